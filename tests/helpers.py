@@ -1,0 +1,20 @@
+"""Tiny models and data shared by the tests."""
+
+import keras
+import numpy as np
+
+
+def dense_model(hidden, name, inputs=8, classes=3, batch_norm=False, activation=None):
+    x_in = keras.Input((inputs,), name="features")
+    x = keras.layers.Dense(hidden, activation="relu", name=f"{name}_hidden")(x_in)
+    if batch_norm:
+        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    out = keras.layers.Dense(classes, activation=activation, name=f"{name}_logits")(x)
+    return keras.Model(x_in, out, name=name)
+
+
+def toy_data(n=64, inputs=8, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, inputs)).astype("float32")
+    y = rng.integers(0, classes, size=n).astype("int32")
+    return x, y

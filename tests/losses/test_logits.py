@@ -1,0 +1,128 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfdistill import losses
+
+TEACHER = np.array([[2.0, 1.0, 0.0], [0.0, 0.0, 3.0]], dtype="float32")
+STUDENT = np.array([[0.5, 0.5, 0.0], [1.0, -1.0, 0.0]], dtype="float32")
+
+
+def _softmax(z):
+    e = [math.exp(v) for v in z]
+    return [v / sum(e) for v in e]
+
+
+def _hand_kd(t, s, temperature):
+    p = _softmax([v / temperature for v in t])
+    q = _softmax([v / temperature for v in s])
+    return temperature**2 * sum(pi * math.log(pi / qi) for pi, qi in zip(p, q))
+
+
+def _hand_mse(t, s, temperature):
+    p = _softmax([v / temperature for v in t])
+    q = _softmax([v / temperature for v in s])
+    return sum((pi - qi) ** 2 for pi, qi in zip(p, q)) / len(p)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0, 4.0])
+def test_hinton_kd_matches_hand_computed_values(temperature):
+    values = losses.hinton_kd(TEACHER, STUDENT, temperature).numpy()
+    expected = [_hand_kd(t, s, temperature) for t, s in zip(TEACHER, STUDENT)]
+    np.testing.assert_allclose(values, expected, rtol=1e-5)
+
+
+def test_hinton_kd_worked_example():
+    # Two classes, teacher logits (1, 0), uniform student, T = 1:
+    # p = (0.7311, 0.2689); KL = 0.7311 ln(1.4621) + 0.2689 ln(0.5379) = 0.11094.
+    value = float(losses.hinton_kd([[1.0, 0.0]], [[0.0, 0.0]], 1.0)[0])
+    assert value == pytest.approx(0.110944, abs=1e-5)
+
+
+def test_softened_probability_mse_matches_hand_computed_values():
+    values = losses.softened_probability_mse(TEACHER, STUDENT, 2.0).numpy()
+    expected = [_hand_mse(t, s, 2.0) for t, s in zip(TEACHER, STUDENT)]
+    np.testing.assert_allclose(values, expected, rtol=1e-5)
+    # (0.7311 - 0.5)^2 twice, over two classes: 0.05339.
+    assert float(losses.softened_probability_mse([[1.0, 0.0]], [[0.0, 0.0]], 1.0)[0]) == (
+        pytest.approx(0.053388, abs=1e-5)
+    )
+
+
+def test_kd_is_zero_when_student_equals_teacher_and_shift_invariant():
+    np.testing.assert_allclose(losses.hinton_kd(TEACHER, TEACHER, 3.0), 0.0, atol=1e-6)
+    np.testing.assert_allclose(
+        losses.hinton_kd(TEACHER, STUDENT, 3.0),
+        losses.hinton_kd(TEACHER + 5.0, STUDENT - 2.0, 3.0),
+        rtol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("name", ["kd", "hinton_kd", "kl_divergence", "KD"])
+def test_names_of_kd_all_mean_temperature_squared_kl(name):
+    loss = losses.get(name)
+    expected = np.mean([_hand_kd(t, s, 4.0) for t, s in zip(TEACHER, STUDENT)])
+    assert float(loss(TEACHER, STUDENT)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_unknown_name_lists_valid_ones():
+    with pytest.raises(ValueError, match=r"Expected one of \['hinton_kd', 'kd'"):
+        losses.get("kld")
+
+
+@pytest.mark.parametrize("temperature", [0, -1.0, "4", None])
+def test_bad_temperature_is_refused(temperature):
+    with pytest.raises(ValueError, match="temperature"):
+        losses.KnowledgeDistillation(temperature=temperature)
+
+
+def test_sample_weight_is_applied_like_keras():
+    loss = losses.KnowledgeDistillation(temperature=2.0)
+    per_example = losses.hinton_kd(TEACHER, STUDENT, 2.0).numpy()
+    weighted = float(loss(TEACHER, STUDENT, sample_weight=np.array([1.0, 0.0])))
+    assert weighted == pytest.approx(per_example[0] / 2, rel=1e-5)
+
+
+# One conformance suite for every registered loss.
+REGISTERED = sorted({cls.__name__: name for name, cls in losses.SOFT_LOSSES.items()}.values())
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+class TestEveryRegisteredLoss:
+    def test_scalar_and_finite(self, name):
+        value = losses.get(name)(TEACHER, STUDENT)
+        assert value.shape == () and np.isfinite(float(value)) and float(value) > 0
+
+    def test_same_value_under_tf_function(self, name):
+        loss = losses.get(name)
+        eager = float(loss(TEACHER, STUDENT))
+        graph = float(tf.function(lambda t, s: loss(t, s))(TEACHER, STUDENT))
+        assert graph == pytest.approx(eager, rel=1e-6)
+
+    def test_serialization_round_trip(self, name):
+        loss = losses.get(name)
+        loss.temperature = 3.0
+        restored = losses.get(losses.serialize(loss))
+        assert type(restored) is type(loss)
+        assert restored.get_config() == loss.get_config()
+        assert float(restored(TEACHER, STUDENT)) == pytest.approx(
+            float(loss(TEACHER, STUDENT)), rel=1e-6
+        )
+        restored = keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(loss)
+        )
+        assert restored.get_config() == loss.get_config()
+
+    def test_gradient_is_finite_and_nonzero(self, name):
+        student = tf.Variable(STUDENT)
+        with tf.GradientTape() as tape:
+            value = losses.get(name)(TEACHER, student)
+        gradient = tape.gradient(value, student).numpy()
+        assert np.all(np.isfinite(gradient)) and np.abs(gradient).sum() > 0
+
+    def test_float16_inputs_are_computed_in_float32(self, name):
+        value = losses.get(name)(TEACHER.astype("float16"), STUDENT.astype("float16"))
+        assert value.dtype == tf.float32

@@ -1,0 +1,217 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfdistill
+from tfdistill import losses
+from helpers import dense_model, toy_data
+
+
+def make_distiller(seed=0, **compile_kwargs):
+    keras.utils.set_random_seed(seed)
+    teacher = dense_model(32, "teacher", batch_norm=True)
+    student = dense_model(4, "student")
+    distiller = tfdistill.Distiller(teacher, student)
+    compile_kwargs.setdefault("optimizer", keras.optimizers.SGD(0.1))
+    distiller.compile(**compile_kwargs)
+    return distiller
+
+
+def _hand_kd(teacher_logits, student_logits, temperature):
+    p = tf.nn.softmax(teacher_logits / temperature).numpy()
+    q = tf.nn.softmax(student_logits / temperature).numpy()
+    return temperature**2 * np.sum(p * np.log(p / q), axis=-1)
+
+
+def test_evaluate_losses_equal_hand_computed_values():
+    distiller = make_distiller(soft_loss="kd", hard_weight=0.3, soft_weight=0.7, metrics=["accuracy"])
+    x, y = toy_data()
+    t = distiller.teacher(x, training=False).numpy()
+    s = distiller.student(x, training=False).numpy()
+    hard = -np.log(tf.nn.softmax(s).numpy()[np.arange(len(y)), y])
+    soft = _hand_kd(t, s, 4.0)
+    logs = distiller.evaluate(x, y, batch_size=len(x), return_dict=True, verbose=0)
+    assert logs["hard_loss"] == pytest.approx(hard.mean(), rel=1e-5)
+    assert logs["soft_loss"] == pytest.approx(soft.mean(), rel=1e-5)
+    assert logs["soft_loss"] > 0
+    assert logs["loss"] == pytest.approx(0.3 * hard.mean() + 0.7 * soft.mean(), rel=1e-5)
+    assert logs["accuracy"] == pytest.approx(np.mean(s.argmax(-1) == y))
+
+
+def test_kl_divergence_by_name_is_temperature_squared_kl_not_raw_logits():
+    distiller = make_distiller(soft_loss="kl_divergence")
+    x, y = toy_data()
+    t = distiller.teacher(x, training=False).numpy()
+    s = distiller.student(x, training=False).numpy()
+    logs = distiller.evaluate(x, y, batch_size=len(x), return_dict=True, verbose=0)
+    assert logs["soft_loss"] == pytest.approx(_hand_kd(t, s, 4.0).mean(), rel=1e-5)
+    history = distiller.fit(x, y, epochs=3, batch_size=16, verbose=0).history
+    assert min(history["soft_loss"]) >= 0
+
+
+def test_seed_form_additive_mse_between_softened_probabilities():
+    distiller = make_distiller(
+        soft_loss=losses.SoftenedProbabilityMSE(temperature=2.0), hard_weight=1.0, soft_weight=5.0
+    )
+    x, y = toy_data()
+    t = tf.nn.softmax(distiller.teacher(x, training=False) / 2.0).numpy()
+    s_logits = distiller.student(x, training=False).numpy()
+    s = tf.nn.softmax(s_logits / 2.0).numpy()
+    hard = -np.log(tf.nn.softmax(s_logits).numpy()[np.arange(len(y)), y]).mean()
+    logs = distiller.evaluate(x, y, batch_size=len(x), return_dict=True, verbose=0)
+    assert logs["loss"] == pytest.approx(hard + 5.0 * np.mean((t - s) ** 2), rel=1e-5)
+
+
+def test_sparse_categorical_crossentropy_by_name_reads_logits():
+    distiller = make_distiller(loss="sparse_categorical_crossentropy")
+    x, y = toy_data()
+    s = distiller.student(x, training=False)
+    expected = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, s)
+    logs = distiller.evaluate(x, y, batch_size=len(x), return_dict=True, verbose=0)
+    assert logs["hard_loss"] == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_probability_hard_loss_on_a_logits_student_is_refused():
+    with pytest.raises(ValueError, match="from_logits=False"):
+        make_distiller(loss=keras.losses.SparseCategoricalCrossentropy())
+
+
+def test_teacher_frozen_bit_identical_and_student_trains():
+    distiller = make_distiller()
+    x, y = toy_data()
+    teacher_before = [w.copy() for w in distiller.teacher.get_weights()]
+    student_before = [w.copy() for w in distiller.student.get_weights()]
+    distiller.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    for before, after in zip(teacher_before, distiller.teacher.get_weights()):
+        np.testing.assert_array_equal(before, after)  # BN moving stats too
+    changed = [not np.array_equal(b, a) for b, a in zip(student_before, distiller.student.get_weights())]
+    assert all(changed)
+    assert [v.path for v in distiller.trainable_variables] == [
+        v.path for v in distiller.student.trainable_variables
+    ]
+
+
+def test_call_predict_and_evaluate_are_the_students():
+    distiller = make_distiller(metrics=["accuracy"])
+    x, _ = toy_data()
+    np.testing.assert_allclose(
+        distiller.predict(x, verbose=0), distiller.student.predict(x, verbose=0), rtol=1e-6
+    )
+
+
+def test_zero_sample_weights_leave_student_unchanged():
+    distiller = make_distiller(optimizer=keras.optimizers.Adam(0.1))
+    x, y = toy_data()
+    before = [w.copy() for w in distiller.student.get_weights()]
+    logs = distiller.fit(
+        x, y, sample_weight=np.zeros(len(x)), epochs=1, batch_size=16, verbose=0
+    ).history
+    for b, a in zip(before, distiller.student.get_weights()):
+        np.testing.assert_array_equal(b, a)
+    assert logs["hard_loss"][0] == 0 and logs["soft_loss"][0] == 0
+
+
+def test_sample_weights_scale_both_loss_terms():
+    distiller = make_distiller()
+    x, y = toy_data()
+    weights = np.where(np.arange(len(x)) % 2 == 0, 2.0, 0.0).astype("float32")
+    t = distiller.teacher(x, training=False).numpy()
+    s = distiller.student(x, training=False).numpy()
+    hard = -np.log(tf.nn.softmax(s).numpy()[np.arange(len(y)), y])
+    soft = _hand_kd(t, s, 4.0)
+    logs = distiller.evaluate(
+        x, y, sample_weight=weights, batch_size=len(x), return_dict=True, verbose=0
+    )
+    assert logs["hard_loss"] == pytest.approx(np.mean(weights * hard), rel=1e-5)
+    assert logs["soft_loss"] == pytest.approx(np.mean(weights * soft), rel=1e-5)
+
+
+def test_fit_logs_all_loss_terms_and_metrics():
+    distiller = make_distiller(metrics=["accuracy"])
+    x, y = toy_data()
+    history = distiller.fit(x, y, epochs=1, batch_size=16, verbose=0, validation_data=(x, y))
+    assert set(history.history) == {
+        "loss", "hard_loss", "soft_loss", "accuracy",
+        "val_loss", "val_hard_loss", "val_soft_loss", "val_accuracy",
+    }
+
+
+def _train_logs_and_weights(strategy):
+    x, y = toy_data(n=64)
+    with strategy.scope():
+        distiller = make_distiller(metrics=["accuracy"])
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    history = distiller.fit(dataset, epochs=3, verbose=0).history
+    return history, distiller.student.get_weights()
+
+
+def test_mirrored_strategy_matches_single_device():
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    assert len(devices) == 2
+    single_logs, single_weights = _train_logs_and_weights(tf.distribute.OneDeviceStrategy(devices[0]))
+    mirrored_logs, mirrored_weights = _train_logs_and_weights(tf.distribute.MirroredStrategy(devices))
+    for key in ("loss", "hard_loss", "soft_loss", "accuracy"):
+        np.testing.assert_allclose(mirrored_logs[key], single_logs[key], rtol=1e-5)
+    for single, mirrored in zip(single_weights, mirrored_weights):
+        np.testing.assert_allclose(mirrored, single, rtol=1e-4, atol=1e-6)
+
+
+def test_save_load_round_trip_and_continued_training(tmp_path):
+    x, y = toy_data()
+    distiller = make_distiller(soft_loss=losses.KnowledgeDistillation(2.5), hard_weight=0.2, soft_weight=0.8, metrics=["accuracy"])
+    distiller.fit(x, y, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    path = str(tmp_path / "distiller.keras")
+    distiller.save(path)
+    restored = keras.models.load_model(path)
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), distiller.predict(x, verbose=0))
+    assert restored.soft_loss.temperature == 2.5 and restored.soft_weight == 0.8
+    # Both continue from the same state (weights and optimizer) without compile.
+    distiller.fit(x, y, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    restored.fit(x, y, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    for a, b in zip(distiller.student.get_weights(), restored.student.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_get_config_from_config_round_trip():
+    distiller = make_distiller()
+    clone = tfdistill.Distiller.from_config(distiller.get_config())
+    assert clone.get_config()["views"] is False
+    assert clone.student.count_params() == distiller.student.count_params()
+
+
+def test_dict_inputs_and_separate_teacher_view():
+    keras.utils.set_random_seed(0)
+    t_in = keras.Input((16,), name="wide")
+    teacher = keras.Model(t_in, keras.layers.Dense(3)(t_in), name="teacher")
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    student = keras.Model(
+        {"a": a, "b": b},
+        keras.layers.Dense(3)(keras.layers.Concatenate()([a, b])),
+        name="student",
+    )
+    distiller = tfdistill.Distiller(teacher, student, views=True)
+    distiller.compile(keras.optimizers.SGD(0.1))
+    rng = np.random.default_rng(0)
+    x_teacher = rng.normal(size=(32, 16)).astype("float32")
+    x_student = {"a": x_teacher[:, :4], "b": x_teacher[:, 4:8]}
+    y = rng.integers(0, 3, 32)
+    data = tf.data.Dataset.from_tensor_slices(
+        ({"student": x_student, "teacher": x_teacher}, y)
+    ).batch(8)
+    history = distiller.fit(data, epochs=2, verbose=0).history
+    assert history["soft_loss"][1] < history["soft_loss"][0]
+    np.testing.assert_allclose(
+        distiller.predict(x_student, verbose=0), student.predict(x_student, verbose=0), rtol=1e-6
+    )
+
+
+def test_strip_softmax_gives_the_same_model_as_logits():
+    keras.utils.set_random_seed(0)
+    model = dense_model(8, "softmax_teacher", activation="softmax")
+    logits_model = tfdistill.strip_softmax(model)
+    x, _ = toy_data()
+    np.testing.assert_allclose(
+        tf.nn.softmax(logits_model(x)).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-7
+    )
+    tfdistill.Distiller(logits_model, dense_model(4, "student"))

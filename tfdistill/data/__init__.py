@@ -1,0 +1,22 @@
+"""Data loading: Fashion-MNIST from local files, arrays, TFDS and image folders."""
+
+from tfdistill.data.fashion_mnist import CLASS_NAMES, DEFAULT_DIRECTORY, load_fashion_mnist, read_idx
+from tfdistill.data.pipelines import (
+    augment_image,
+    load_image_folder,
+    load_tfds,
+    make_dataset,
+    to_float_images,
+)
+
+__all__ = [
+    "CLASS_NAMES",
+    "DEFAULT_DIRECTORY",
+    "augment_image",
+    "load_fashion_mnist",
+    "load_image_folder",
+    "load_tfds",
+    "make_dataset",
+    "read_idx",
+    "to_float_images",
+]
