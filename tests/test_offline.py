@@ -1,0 +1,98 @@
+import keras
+import numpy as np
+import pytest
+
+import tfdistill
+from tfdistill import offline
+
+
+def image_teacher(name="teacher"):
+    x_in = keras.Input((6, 6, 1))
+    x = keras.layers.Flatten()(x_in)
+    return keras.Model(x_in, keras.layers.Dense(4)(x), name=name)
+
+
+def image_student():
+    x_in = keras.Input((6, 6, 1))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(3, 3)(x_in))
+    return keras.Model(x_in, keras.layers.Dense(4)(x), name="student")
+
+
+@pytest.fixture
+def images():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, size=(40, 6, 6), dtype=np.uint8), rng.integers(0, 4, 40)
+
+
+@pytest.mark.parametrize("views", [1, 3])
+def test_shuffled_examples_stay_paired_with_their_teacher_outputs(images, views):
+    x, y = images
+    teacher = image_teacher()
+    logits = offline.compute_teacher_logits(teacher, x, views=views, dtype="float32", verbose=0)
+    assert logits.shape == (views, 40, 4)
+    seen_views = set()
+    for epoch in range(2):
+        for batch_x, batch_y in offline.offline_dataset(x, y, logits, batch_size=8, seed=epoch):
+            recomputed = teacher(batch_x["x"], training=False).numpy()
+            np.testing.assert_allclose(batch_x["teacher_logits"].numpy(), recomputed, rtol=1e-5, atol=1e-5)
+            for row in recomputed:
+                seen_views.add(int(np.argmin(np.abs(logits[:, :, 0] - row[0]).min(axis=1))))
+    assert len(seen_views) == views  # every view is drawn
+
+
+def test_views_are_augmented_and_view_zero_is_the_image(images):
+    x, _ = images
+    logits = offline.compute_teacher_logits(image_teacher(), x, views=2, dtype="float32", verbose=0)
+    assert not np.allclose(logits[1], logits[0])
+
+
+def test_view_zero_equals_plain_predictions(images):
+    x, _ = images
+    teacher = image_teacher()
+    logits = offline.compute_teacher_logits(teacher, x, views=1, dtype="float32", verbose=0)
+    np.testing.assert_allclose(
+        logits[0], teacher.predict(x.astype("float32")[..., None] / 255.0, verbose=0), rtol=1e-5
+    )
+
+
+def test_cache_is_reused_and_keyed_by_teacher_and_data(images, tmp_path):
+    x, _ = images
+    teacher = image_teacher()
+    first = offline.cached_teacher_logits(teacher, x, cache_dir=str(tmp_path), verbose=0)
+    assert len(list(tmp_path.iterdir())) == 1
+    again = offline.cached_teacher_logits(teacher, x, cache_dir=str(tmp_path), verbose=0)
+    np.testing.assert_array_equal(first, again)
+    assert len(list(tmp_path.iterdir())) == 1
+    weights = teacher.get_weights()
+    weights[-1][0] += 1.0
+    teacher.set_weights(weights)
+    changed = offline.cached_teacher_logits(teacher, x, cache_dir=str(tmp_path), verbose=0)
+    assert len(list(tmp_path.iterdir())) == 2
+    assert not np.array_equal(first, changed)
+    offline.cached_teacher_logits(teacher, x[::-1], cache_dir=str(tmp_path), verbose=0)
+    assert len(list(tmp_path.iterdir())) == 3  # a new order is new data
+
+
+def test_offline_fit_never_calls_the_teacher_and_matches_online_losses(images):
+    x, y = images
+    teacher, student = image_teacher(), image_student()
+    logits = offline.compute_teacher_logits(teacher, x, dtype="float32", verbose=0)
+    distiller = tfdistill.Distiller(teacher, student)
+    distiller.compile(keras.optimizers.SGD(0.0))
+    offline_logs = distiller.evaluate(
+        offline.offline_dataset(x, y, logits, shuffle=False), return_dict=True, verbose=0
+    )
+    online_logs = distiller.evaluate(x.astype("float32")[..., None] / 255.0, y, return_dict=True, verbose=0)
+    assert offline_logs["soft_loss"] == pytest.approx(online_logs["soft_loss"], rel=1e-5)
+    teacher.call = None  # any teacher call from here on would fail
+    distiller.fit(offline.offline_dataset(x, y, logits), epochs=1, verbose=0)
+
+
+def test_cache_size_figures():
+    assert offline.cache_size_bytes(1_281_167, 1000) == 1_281_167 * 2000
+    assert offline.cache_size_bytes(1_281_167, 1000, top_k=10) == 1_281_167 * 60
+
+
+def test_bad_views():
+    with pytest.raises(ValueError, match="views=0"):
+        offline.compute_teacher_logits(image_teacher(), np.zeros((2, 6, 6), np.uint8), views=0)

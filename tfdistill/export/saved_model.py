@@ -1,0 +1,109 @@
+"""SavedModel export in TF Serving's `NAME/VERSION/` layout."""
+
+import os
+import re
+
+import keras
+import tensorflow as tf
+
+KERAS_COPY = os.path.join("assets.extra", "model.keras")
+
+
+def existing_versions(model_dir):
+    """The integer version folders under `model_dir`, sorted."""
+    if not os.path.isdir(model_dir):
+        return []
+    return sorted(int(d) for d in os.listdir(model_dir) if re.fullmatch(r"\d+", d))
+
+
+def latest_version_dir(model_dir):
+    """Path of the highest version under `model_dir`, or `None`."""
+    versions = existing_versions(model_dir)
+    return os.path.join(model_dir, str(versions[-1])) if versions else None
+
+
+def _serving_function(model, raw_shape, raw_dtype, scale, class_names):
+    model_rank = len(model.inputs[0].shape)
+
+    def serve(image):
+        x = tf.cast(image, tf.float32)
+        if scale is not None:
+            x = x * scale
+        if len(raw_shape) == model_rank - 1:
+            x = x[..., None]
+        probabilities = tf.nn.softmax(tf.cast(model(x, training=False), tf.float32), axis=-1)
+        class_id = tf.argmax(probabilities, axis=-1)
+        outputs = {"probabilities": probabilities, "class_id": class_id}
+        if class_names:
+            outputs["class_name"] = tf.gather(tf.constant(list(class_names)), class_id)
+        return outputs
+
+    return serve, tf.TensorSpec((None, *raw_shape[1:]), raw_dtype, name="image")
+
+
+def export_saved_model(
+    model,
+    model_dir,
+    version=None,
+    overwrite=False,
+    raw_shape=None,
+    raw_dtype="uint8",
+    scale=1 / 255.0,
+    class_names=None,
+):
+    """Writes `model_dir/VERSION/` for TF Serving, plus a `.keras` copy.
+
+    The `serving_default` signature takes raw images (input `image`, dynamic
+    batch) and returns `probabilities` `(batch, num_classes)`, `class_id`
+    `(batch,)` and, with `class_names`, `class_name`. Pixel scaling is part of
+    the signature, so clients send raw data.
+
+    Args:
+        model: a Keras model with one image input that outputs logits.
+        model_dir: the model's folder, `saved_models/NAME`.
+        version: version number; default: one more than the highest there.
+        overwrite: replace an existing `version` (otherwise refused).
+        raw_shape: shape clients send, e.g. `(None, 28, 28)`; default the
+            model's input shape. One axis fewer than the model adds a
+            trailing channel axis.
+        raw_dtype: dtype clients send (`"uint8"` or `"float32"`).
+        scale: factor applied to the raw values; `None` for none.
+        class_names: optional class names, in class-id order.
+
+    Returns:
+        The path of the version folder written.
+
+    Example:
+        >>> export_saved_model(student, "saved_models/fashion_mnist_student",
+        ...                    raw_shape=(None, 28, 28))  # doctest: +SKIP
+        'saved_models/fashion_mnist_student/1'
+    """
+    if version is None:
+        version = (existing_versions(model_dir) or [0])[-1] + 1
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(
+            "Invalid value for argument `version`. Expected an int >= 1. "
+            f"Received: version={version!r}"
+        )
+    path = os.path.join(model_dir, str(version))
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(
+            f"Version folder {path!r} already exists; nothing was written. "
+            "Pass `version=None` for the next version number or "
+            "`overwrite=True` to replace it."
+        )
+    raw_shape = tuple(raw_shape or model.inputs[0].shape)
+    serve, spec = _serving_function(model, raw_shape, raw_dtype, scale, class_names)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", serve, input_signature=[spec])
+    staging = f"{path}.partial"
+    if os.path.exists(staging):
+        tf.io.gfile.rmtree(staging)
+    archive.write_out(staging, verbose=False)
+    os.makedirs(os.path.join(staging, "assets.extra"), exist_ok=True)
+    model.save(os.path.join(staging, KERAS_COPY))
+    if os.path.exists(path):
+        tf.io.gfile.rmtree(path)
+    os.replace(staging, path)  # TF Serving never sees a half-written version.
+    return path
