@@ -19,6 +19,7 @@ from tfdistill.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 from tfdistill.data.pipelines import make_dataset, to_float_images
 from tfdistill.distiller import Distiller
 from tfdistill.export.saved_model import KERAS_COPY, export_saved_model, latest_version_dir
+from tfdistill.export.tflite import export_tflite
 from tfdistill.losses import KnowledgeDistillation
 from tfdistill.models.fashion_mnist import build_student, build_teacher
 
@@ -199,6 +200,21 @@ def run(
             distilled, os.path.join(saved_models, STUDENT_NAME), raw_shape=(None, 28, 28), class_names=CLASS_NAMES
         )
         print(f"Distilled student exported to {path}")
+        calibration = to_float_images(x_train[np.random.default_rng(recipe.seed).permutation(len(x_train))[:200]])
+        print("TFLite exports, verified on the test set:")
+        for quantization in ("float32", "int8"):
+            report = export_tflite(
+                distilled,
+                os.path.join(path, "assets.extra", f"student_{quantization}.tflite"),
+                x_test_float,
+                y_test,
+                quantization,
+                representative_data=calibration,
+            )
+            print(f"  {report}")
+            rows.append((f"student {quantization} TFLite", distilled.count_params(), report.file_bytes, report.accuracy))
+        print()
+        print(format_table(rows))
     print(f"Done in {time.time() - start:.0f} s.")
     return {
         "rows": rows,

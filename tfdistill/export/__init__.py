@@ -1,4 +1,4 @@
-"""Export: SavedModel for TF Serving."""
+"""Export: SavedModel for TF Serving and verified TFLite for the edge."""
 
 from tfdistill.export.saved_model import (
     KERAS_COPY,
@@ -6,5 +6,26 @@ from tfdistill.export.saved_model import (
     export_saved_model,
     latest_version_dir,
 )
+from tfdistill.export.tflite import (
+    QUANTIZATIONS,
+    ExportVerificationError,
+    TFLiteRunner,
+    VerificationReport,
+    convert,
+    export_tflite,
+    verify,
+)
 
-__all__ = ["KERAS_COPY", "existing_versions", "export_saved_model", "latest_version_dir"]
+__all__ = [
+    "KERAS_COPY",
+    "QUANTIZATIONS",
+    "ExportVerificationError",
+    "TFLiteRunner",
+    "VerificationReport",
+    "convert",
+    "existing_versions",
+    "export_saved_model",
+    "export_tflite",
+    "latest_version_dir",
+    "verify",
+]

@@ -1,0 +1,26 @@
+import subprocess
+import sys
+
+import pytest
+
+from tfdistill import cli
+
+
+def test_demo_help_describes_the_job():
+    result = subprocess.run(
+        [sys.executable, "-m", "tfdistill.cli", "demo", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "--retrain-teacher" in result.stdout and "fashion_mnist_student" in result.stdout
+
+
+def test_unknown_command_exits_non_zero():
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["distil-everything"])
+    assert exit_info.value.code == 2
+
+
+def test_demo_flags_reach_the_recipe(monkeypatch):
+    seen = {}
+    monkeypatch.setattr("tfdistill.demo.run", lambda **kwargs: seen.update(kwargs))
+    cli.main(["demo", "--epochs", "3", "--views", "2", "--no-export"])
+    assert seen["recipe"].epochs == 3 and seen["recipe"].views == 2 and seen["export"] is False

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+
+import keras
+from tfdistill.export import ExportVerificationError, export_tflite, verify, convert
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A tiny CNN trained on scikit-learn's 8x8 digits (real data)."""
+    from sklearn.datasets import load_digits
+
+    keras.utils.set_random_seed(0)
+    digits = load_digits()
+    x = (digits.images / 16.0).astype("float32")[..., None]
+    y = digits.target.astype("int32")
+    x_in = keras.Input((8, 8, 1))
+    h = keras.layers.Conv2D(16, 3, activation="relu")(x_in)
+    h = keras.layers.Dense(32, activation="relu")(keras.layers.Flatten()(h))
+    model = keras.Model(x_in, keras.layers.Dense(10)(h))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.fit(x[:1400], y[:1400], epochs=20, batch_size=64, verbose=0)
+    return model, x, y
+
+
+@pytest.mark.parametrize("quantization", ["float32", "float16", "dynamic_range", "int8"])
+def test_every_quantization_agrees_with_keras(trained, quantization, tmp_path):
+    model, x, y = trained
+    path = tmp_path / f"m_{quantization}.tflite"
+    report = export_tflite(
+        model, str(path), x[1400:], y[1400:], quantization, representative_data=x[:200], min_agreement=0.95
+    )
+    assert path.stat().st_size == report.file_bytes
+    assert report.top1_agreement >= 0.95
+    assert abs(report.accuracy - report.keras_accuracy) < 0.03
+    if quantization in ("float32", "float16"):
+        assert report.max_abs_diff < 0.05
+    assert report.median_latency_ms > 0 and report.num_examples == len(x) - 1400
+
+
+def test_int8_is_smaller_than_float(trained):
+    model, x, _ = trained
+    sizes = {q: len(convert(model, q, representative_data=x[:100])) for q in ("float32", "int8")}
+    assert sizes["int8"] < 0.5 * sizes["float32"]
+
+
+def test_int8_io_is_dequantised_for_the_comparison(trained):
+    model, x, y = trained
+    content = convert(model, "int8", representative_data=x[:200], int8_io=True)
+    report = verify(content, model, x[1400:], y[1400:], "int8")
+    assert report.top1_agreement >= 0.95
+
+
+def test_disagreeing_export_is_refused_and_not_written(trained, tmp_path, monkeypatch):
+    model, x, y = trained
+    keras.utils.set_random_seed(1)
+    other = keras.models.clone_model(model)  # fresh random weights: disagrees
+    content = convert(other)
+    assert verify(content, model, x[1400:], y[1400:]).top1_agreement < 0.5
+    monkeypatch.setattr("tfdistill.export.tflite.convert", lambda *args, **kwargs: content)
+    path = tmp_path / "bad.tflite"
+    with pytest.raises(ExportVerificationError, match="below min_agreement=99.00%; nothing was written"):
+        export_tflite(model, str(path), x[1400:], y[1400:])
+    assert not path.exists()
+
+
+def test_existing_file_is_not_overwritten(trained, tmp_path):
+    model, x, y = trained
+    path = tmp_path / "m.tflite"
+    path.write_bytes(b"user's file")
+    with pytest.raises(FileExistsError):
+        export_tflite(model, str(path), x[1400:], y[1400:])
+    assert path.read_bytes() == b"user's file"
+
+
+def test_unknown_quantization(trained):
+    with pytest.raises(ValueError, match=r"`quantization`. Expected one of"):
+        convert(trained[0], "int4")

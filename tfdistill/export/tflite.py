@@ -1,0 +1,229 @@
+"""TFLite export, verified against the Keras model it came from."""
+
+import dataclasses
+import os
+import tempfile
+import time
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+QUANTIZATIONS = ("float32", "float16", "dynamic_range", "int8")
+
+
+class ExportVerificationError(ValueError):
+    """An export disagrees with its Keras model more than allowed."""
+
+
+def _interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter  # the maintained runtime
+
+        return Interpreter
+    except ImportError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return tf.lite.Interpreter
+
+
+def convert(model, quantization="float32", representative_data=None, num_calibration=200, int8_io=False):
+    """Converts a Keras model to a TFLite flatbuffer with TF's own converter.
+
+    Args:
+        model: a Keras model with one input.
+        quantization: one of `"float32"`, `"float16"` (float16 weights),
+            `"dynamic_range"` (int8 weights, float activations) or `"int8"`
+            (full integer, calibrated on `representative_data`).
+        representative_data: float inputs for int8 calibration, e.g. drawn
+            from the training pipeline; the first `num_calibration` are used.
+        num_calibration: calibration examples (100-500 is typical).
+        int8_io: with `"int8"`, make the model's input and output int8 too
+            (for integer-only accelerators); otherwise they stay float32.
+
+    Returns:
+        The `.tflite` file's bytes.
+
+    Example:
+        >>> data = convert(student, "int8", representative_data=x_train[:200])  # doctest: +SKIP
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(
+            f"Invalid value for argument `quantization`. Expected one of {QUANTIZATIONS}. "
+            f"Received: quantization={quantization!r}"
+        )
+    with tempfile.TemporaryDirectory() as saved_model_dir:
+        # Keras 3's path to the converter: ExportArchive -> SavedModel.
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(
+            "serve",
+            lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec((1, *model.inputs[0].shape[1:]), tf.float32)],
+        )
+        archive.write_out(saved_model_dir, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+        _configure(converter, quantization, representative_data, num_calibration, int8_io)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return converter.convert()
+
+
+def _configure(converter, quantization, representative_data, num_calibration, int8_io):
+    if quantization != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantization == "int8":
+        if representative_data is None or len(representative_data) == 0:
+            raise ValueError(
+                "Invalid value for argument `representative_data`: full int8 "
+                "quantization needs calibration inputs (100-500 examples from the "
+                "training data). Received: None"
+            )
+        calibration = np.asarray(representative_data[:num_calibration], dtype="float32")
+
+        def representative_dataset():
+            for example in calibration:
+                yield [example[None]]
+
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if int8_io:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+
+
+class TFLiteRunner:
+    """Runs a `.tflite` model one example at a time, (de)quantising as needed."""
+
+    def __init__(self, model_content, num_threads=1):
+        self.interpreter = _interpreter_class()(model_content=model_content, num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+
+    def __call__(self, example):
+        """Returns the float output for one example, shape `(1, num_classes)`."""
+        x = np.asarray(example, dtype="float32")[None]
+        scale, zero_point = self.input["quantization"]
+        if self.input["dtype"] in (np.int8, np.uint8):
+            x = np.clip(np.round(x / scale + zero_point), -128, 127).astype(self.input["dtype"])
+        self.interpreter.set_tensor(self.input["index"], x)
+        self.interpreter.invoke()
+        y = self.interpreter.get_tensor(self.output["index"])
+        scale, zero_point = self.output["quantization"]
+        if self.output["dtype"] in (np.int8, np.uint8):
+            y = (y.astype("float32") - zero_point) * scale
+        return y
+
+
+@dataclasses.dataclass
+class VerificationReport:
+    """What a TFLite model does next to its Keras model on an evaluation set."""
+
+    quantization: str
+    file_bytes: int
+    accuracy: float
+    keras_accuracy: float
+    top1_agreement: float
+    max_abs_diff: float
+    median_latency_ms: float
+    num_threads: int
+    num_examples: int
+
+    def __str__(self):
+        return (
+            f"{self.quantization:<14} {self.file_bytes:>9,} B  accuracy {self.accuracy:.2%} "
+            f"(Keras {self.keras_accuracy:.2%})  top-1 agreement {self.top1_agreement:.2%}  "
+            f"max |diff| {self.max_abs_diff:.4f}  {self.median_latency_ms:.3f} ms/example "
+            f"(batch 1, {self.num_threads} thread{'s' * (self.num_threads > 1)})"
+        )
+
+
+def verify(model_content, model, x, y, quantization="float32", num_threads=1):
+    """Runs the TFLite model on `x` and compares it with the Keras model.
+
+    Args:
+        model_content: `.tflite` bytes.
+        model: the Keras model it was converted from.
+        x: float inputs of the evaluation set.
+        y: integer labels.
+        quantization: label of the report.
+        num_threads: interpreter threads for the latency figure.
+
+    Returns:
+        A `VerificationReport` (file size, accuracy, top-1 agreement, max
+        absolute output difference, dequantised for int8, median latency).
+    """
+    runner = TFLiteRunner(model_content, num_threads)
+    keras_out = np.asarray(model.predict(x, batch_size=512, verbose=0), dtype="float32")
+    outputs, latencies = [], []
+    for example in x:
+        start = time.perf_counter()
+        outputs.append(runner(example))
+        latencies.append(time.perf_counter() - start)
+    lite_out = np.concatenate(outputs)
+    y = np.asarray(y).reshape(-1)
+    return VerificationReport(
+        quantization=quantization,
+        file_bytes=len(model_content),
+        accuracy=float(np.mean(lite_out.argmax(-1) == y)),
+        keras_accuracy=float(np.mean(keras_out.argmax(-1) == y)),
+        top1_agreement=float(np.mean(lite_out.argmax(-1) == keras_out.argmax(-1))),
+        max_abs_diff=float(np.max(np.abs(lite_out - keras_out))),
+        median_latency_ms=float(np.median(latencies) * 1000),
+        num_threads=num_threads,
+        num_examples=len(x),
+    )
+
+
+def export_tflite(
+    model,
+    path,
+    x_eval,
+    y_eval,
+    quantization="float32",
+    representative_data=None,
+    min_agreement=0.99,
+    overwrite=False,
+    **convert_kwargs,
+):
+    """Converts, verifies and writes a `.tflite` file; refuses a bad export.
+
+    Args:
+        model: the Keras model.
+        path: the `.tflite` file to write.
+        x_eval: float inputs the export is verified on.
+        y_eval: their labels.
+        quantization: see `convert`.
+        representative_data: calibration inputs for `"int8"`.
+        min_agreement: lowest top-1 agreement with the Keras model accepted.
+        overwrite: replace an existing file (otherwise refused).
+        **convert_kwargs: passed to `convert`.
+
+    Returns:
+        The `VerificationReport`.
+
+    Raises:
+        ExportVerificationError: agreement below `min_agreement`; nothing is
+            written.
+        FileExistsError: `path` exists and `overwrite` is false.
+    """
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path!r} already exists; pass `overwrite=True` to replace it.")
+    content = convert(model, quantization, representative_data, **convert_kwargs)
+    report = verify(content, model, x_eval, y_eval, quantization)
+    if report.top1_agreement < min_agreement:
+        raise ExportVerificationError(
+            f"The {quantization} TFLite model agrees with the Keras model on "
+            f"{report.top1_agreement:.2%} of top-1 predictions, below "
+            f"min_agreement={min_agreement:.2%}; nothing was written. Report: {report}"
+        )
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=directory, delete=False, suffix=".tflite.partial") as f:
+        f.write(content)
+    os.replace(f.name, path)
+    return report
