@@ -215,3 +215,22 @@ def test_strip_softmax_gives_the_same_model_as_logits():
         tf.nn.softmax(logits_model(x)).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-7
     )
     tfdistill.Distiller(logits_model, dense_model(4, "student"))
+
+
+def test_mixed_bfloat16_student_with_float32_teacher():
+    keras.utils.set_random_seed(0)
+    teacher = dense_model(32, "teacher")
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        student = dense_model(4, "student")
+        distiller = tfdistill.Distiller(teacher, student)
+        distiller.compile(keras.optimizers.SGD(0.1))
+        x, y = toy_data()
+        assert student(x).dtype == "bfloat16" and teacher(x).dtype == "float32"
+        total, hard, soft = distiller.compute_distillation_losses(y, teacher(x), student(x))
+        assert total.dtype == hard.dtype == soft.dtype == tf.float32
+        history = distiller.fit(x, y, epochs=2, batch_size=16, verbose=0).history
+        assert np.all(np.isfinite(history["loss"]))
+        assert student.trainable_weights[0].dtype == "float32"
+    finally:
+        keras.config.set_dtype_policy("float32")

@@ -167,7 +167,7 @@ def run(
     print(f"Teacher: {teacher.count_params():,} parameters, test accuracy {teacher_acc:.2%}")
 
     logits = offline.cached_teacher_logits(
-        teacher, x_train, views=recipe.views, seed=recipe.seed, cache_dir=cache_dir, verbose=verbose and 1
+        teacher, x_train, views=recipe.views, seed=recipe.seed, cache_dir=cache_dir, verbose=verbose
     )
     train = offline.offline_dataset(
         x_train, y_train, logits, batch_size=recipe.batch_size, seed=recipe.seed, view_seed=recipe.seed

@@ -17,15 +17,14 @@ class ExportVerificationError(ValueError):
     """An export disagrees with its Keras model more than allowed."""
 
 
-def _interpreter_class():
+def _make_interpreter(model_content, num_threads):
     try:
         from ai_edge_litert.interpreter import Interpreter  # the maintained runtime
-
-        return Interpreter
     except ImportError:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return tf.lite.Interpreter
+        Interpreter = tf.lite.Interpreter  # deprecated alias of the same runtime
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Interpreter(model_content=model_content, num_threads=num_threads)
 
 
 def convert(model, quantization="float32", representative_data=None, num_calibration=200, int8_io=False):
@@ -99,7 +98,7 @@ class TFLiteRunner:
     """Runs a `.tflite` model one example at a time, (de)quantising as needed."""
 
     def __init__(self, model_content, num_threads=1):
-        self.interpreter = _interpreter_class()(model_content=model_content, num_threads=num_threads)
+        self.interpreter = _make_interpreter(model_content, num_threads)
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
