@@ -261,9 +261,10 @@ class Distiller(keras.Model):
         teacher_logits = self.teacher_logits(teacher_x, cached)
         with tf.GradientTape() as tape:
             student_logits = self.student(student_x, training=True)
-            total, hard, soft = self.compute_distillation_losses(
-                y, teacher_logits, student_logits, sample_weight
-            )
+            with tf.control_dependencies(self._assert_valid_labels(y, student_logits)):
+                total, hard, soft = self.compute_distillation_losses(
+                    y, teacher_logits, student_logits, sample_weight
+                )
             scaled_total = self.optimizer.scale_loss(total)
         variables = self.trainable_variables
         gradients = tape.gradient(scaled_total, variables)
@@ -276,9 +277,10 @@ class Distiller(keras.Model):
         student_x, teacher_x, cached = self.split_views(x)
         teacher_logits = self.teacher_logits(teacher_x, cached)
         student_logits = self.student(student_x, training=False)
-        total, hard, soft = self.compute_distillation_losses(
-            y, teacher_logits, student_logits, sample_weight
-        )
+        with tf.control_dependencies(self._assert_valid_labels(y, student_logits)):
+            total, hard, soft = self.compute_distillation_losses(
+                y, teacher_logits, student_logits, sample_weight
+            )
         self._update_loss_trackers(student_x, total, hard, soft)
         return self.compute_metrics(student_x, y, student_logits, sample_weight)
 
@@ -291,8 +293,8 @@ class Distiller(keras.Model):
         """Checks the data and models on one batch, then runs `keras.Model.fit`.
 
         The checks (label dtype, rank and range; sample weights; teacher and
-        student output shapes; the batch structure) run before any training
-        step, so a mistake costs seconds, not an epoch.
+        student output shapes; the data's structure) run before any training
+        step, so a mistake costs seconds, not an epoch (see `check_data`).
         """
         self.check_data(x, y, kwargs.get("sample_weight"))
         validation_data = kwargs.get("validation_data")
@@ -304,7 +306,12 @@ class Distiller(keras.Model):
         return super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
 
     def check_data(self, x, y=None, sample_weight=None):
-        """Validates one batch of `x, y, sample_weight` against both models.
+        """Validates the data's structure, labels and shapes against both models.
+
+        A `tf.data.Dataset` is checked from its `element_spec` alone, without
+        drawing a batch (which would advance a seeded reshuffle and change the
+        data order); its label values are checked in the first step, before
+        any weight changes. Arrays are checked in full.
 
         Args:
             x: a `tf.data.Dataset` of `(x, y)` / `(x, y, sample_weight)`
@@ -328,48 +335,51 @@ class Distiller(keras.Model):
                     "sample_weight)` tuples. Received elements with spec: "
                     f"{element}"
                 )
-            batch = next(iter(x.take(1)))
-            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
-            y = y.numpy() if y is not None else None
-            sample_weight = sample_weight.numpy() if sample_weight is not None else None
-        elif isinstance(x, (np.ndarray, dict, list, tf.Tensor)) or keras.tree.is_nested(x):
+            x_spec, y_spec = element[:2]
+            validation.check_label_spec(y_spec.shape, y_spec.dtype.as_numpy_dtype)
+            self._check_models(
+                keras.tree.map_structure(
+                    lambda spec: keras.KerasTensor(spec.shape, spec.dtype.name), x_spec
+                )
+            )
+        elif isinstance(x, (np.ndarray, tf.Tensor)) or keras.tree.is_nested(x):
             if y is None:
                 raise ValueError(
                     "Invalid data: `y` is missing. Expected integer labels with "
                     "one class id per example."
                 )
-            n = 64
             validation.check_sample_weight(sample_weight)
-            y_all = np.asarray(y)
-            x = keras.tree.map_structure(lambda a: a[:n], x)
-            self._check_batch(x, None, None)
-            validation.check_labels(y_all, self._num_classes)
-            return
-        else:
-            return  # A generator or PyDataset: cannot be peeked without consuming it.
-        validation.check_sample_weight(sample_weight)
-        self._check_batch(x, y, sample_weight)
+            self._check_models(keras.tree.map_structure(lambda a: a[:64], x))
+            validation.check_labels(np.asarray(y), self._num_classes)
+        # A generator or PyDataset cannot be inspected without consuming it.
 
-    def _check_batch(self, x, y, sample_weight):
+    def _check_models(self, x):
         student_x, teacher_x, cached = self.split_views(x)
-        if cached is not None:
-            teacher_out = cached
-        else:
-            teacher_out = self.teacher(teacher_x, training=False)
+        teacher_out = cached if cached is not None else self.teacher(teacher_x, training=False)
         try:
             student_out = self.student(student_x, training=False)
         except Exception as error:
             raise ValueError(
                 "Invalid value for argument `student`: it could not be called "
-                "on a batch of the training data, so its shapes cannot be "
-                "inferred. Build it with `keras.Input` matching the data. "
-                f"Error: {error}"
+                "on the training data, so its shapes cannot be inferred. Build "
+                f"it with `keras.Input` matching the data. Error: {error}"
             ) from error
         self.built = True
         validation.check_output_shapes(teacher_out, student_out)
         self._num_classes = int(student_out.shape[-1])
-        if y is not None:
-            validation.check_labels(y, self._num_classes)
+
+    def _assert_valid_labels(self, y, student_logits):
+        """In-graph check of label values, run before the weights change."""
+        num_classes = student_logits.shape[-1]
+        labels = tf.cast(y, tf.int64)
+        message = (
+            f"Invalid labels `y`: expected class ids in [0, {num_classes - 1}] "
+            f"(the models output {num_classes} classes); this batch has one outside."
+        )
+        return [
+            tf.debugging.assert_non_negative(labels, message=message),
+            tf.debugging.assert_less(labels, tf.constant(num_classes, tf.int64), message=message),
+        ]
 
     # ---------------------------------------------------------- serialization
     def get_config(self):

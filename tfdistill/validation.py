@@ -114,30 +114,30 @@ def check_built(model, argument):
     )
 
 
+def check_label_spec(shape, dtype):
+    """Checks the labels' dtype (integer) and rank (`(batch,)` or `(batch, 1)`)."""
+    if not np.issubdtype(np.dtype(dtype), np.integer):
+        raise ValueError(
+            "Invalid labels `y`. Expected integer class ids (sparse labels) of "
+            f"shape (batch,). Received: dtype={np.dtype(dtype)}, shape={tuple(shape)}. "
+            "One-hot labels can be turned into ids with `argmax(y, axis=-1)`."
+        )
+    if not (len(shape) == 1 or (len(shape) == 2 and shape[-1] == 1)):
+        raise ValueError(
+            "Invalid labels `y`. Expected rank 1, shape (batch,), or (batch, 1). "
+            f"Received: shape={tuple(shape)}"
+        )
+
+
 def check_labels(y, num_classes):
-    """Checks a batch of sparse labels: integer dtype, rank 1, in range.
+    """Checks sparse labels: integer dtype, rank 1, values in `[0, num_classes)`.
 
     Args:
         y: labels, shape `(batch,)` or `(batch, 1)`.
         num_classes: number of classes the models predict.
     """
-    if y is None:
-        raise ValueError(
-            "Invalid data: the dataset yields no labels. Expected batches of "
-            "`(x, y)` or `(x, y, sample_weight)` with integer class ids `y`."
-        )
     y = np.asarray(y)
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(
-            "Invalid labels `y`. Expected integer class ids (sparse labels) of "
-            f"shape (batch,). Received: dtype={y.dtype}, shape={y.shape}. "
-            "One-hot labels can be turned into ids with `argmax(y, axis=-1)`."
-        )
-    if not (y.ndim == 1 or (y.ndim == 2 and y.shape[-1] == 1)):
-        raise ValueError(
-            "Invalid labels `y`. Expected rank 1, shape (batch,), or (batch, 1). "
-            f"Received: shape={y.shape}"
-        )
+    check_label_spec(y.shape, y.dtype)
     if y.size and (y.min() < 0 or y.max() >= num_classes):
         raise ValueError(
             f"Invalid labels `y`. Expected class ids in [0, {num_classes - 1}] "
@@ -149,7 +149,7 @@ def check_labels(y, num_classes):
 def check_output_shapes(teacher_output, student_output):
     """Teacher and student must both output logits of one shape."""
     for name, output in (("teacher", teacher_output), ("student", student_output)):
-        if not tf.is_tensor(output) and not isinstance(output, np.ndarray):
+        if isinstance(output, (dict, list, tuple)) or not hasattr(output, "shape"):
             raise ValueError(
                 f"Invalid value for argument `{name}`: expected a model with "
                 "one output, logits of shape (batch, num_classes). Received "
