@@ -136,6 +136,7 @@ def run(
     cache_dir=None,
     export=True,
     train_subset=None,
+    min_agreement=0.99,
     verbose=2,
 ):
     """Runs the whole demo and returns its results as a dict.
@@ -149,6 +150,8 @@ def run(
         cache_dir: folder for cached teacher logits (default: none on disk).
         export: export the distilled student under `saved_models/`.
         train_subset: use only the first N training examples (for tests).
+        min_agreement: lowest top-1 agreement of a TFLite export with the
+            Keras student; below it the export is refused.
         verbose: Keras verbosity of `fit`.
 
     Returns:
@@ -210,6 +213,7 @@ def run(
                 y_test,
                 quantization,
                 representative_data=calibration,
+                min_agreement=min_agreement,
             )
             print(f"  {report}")
             rows.append((f"student {quantization} TFLite", distilled.count_params(), report.file_bytes, report.accuracy))
