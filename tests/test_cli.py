@@ -24,3 +24,18 @@ def test_demo_flags_reach_the_recipe(monkeypatch):
     monkeypatch.setattr("tfdistill.demo.run", lambda **kwargs: seen.update(kwargs))
     cli.main(["demo", "--epochs", "3", "--views", "2", "--no-export"])
     assert seen["recipe"].epochs == 3 and seen["recipe"].views == 2 and seen["export"] is False
+
+
+def test_export_tflite_command_verifies_and_refuses_to_overwrite(tmp_path):
+    import os
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    student = os.path.join(repo, "saved_models", "fashion_mnist_student", "1", "assets.extra", "model.keras")
+    output = tmp_path / "student.tflite"
+    command = [sys.executable, "-m", "tfdistill.cli", "export", student, "--output", str(output),
+               "--quantization", "float32"]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert "top-1 agreement 100.00%" in result.stdout and output.stat().st_size > 0
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 2 and "tfdistill export: error:" in again.stderr and "already exists" in again.stderr
+    assert "Traceback" not in again.stderr

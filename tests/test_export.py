@@ -66,3 +66,19 @@ def test_saved_model_cli_lists_the_signature(tmp_path):
     assert "dtype: DT_UINT8" in result.stdout and "shape: (-1, 6, 6)" in result.stdout
     for name in ("probabilities", "class_id", "class_name"):
         assert f"outputs['{name}']" in result.stdout
+
+
+def test_saved_model_cli_run_gives_the_keras_outputs(tmp_path):
+    model = small_image_model()
+    path = export_saved_model(model, str(tmp_path / "m"), raw_shape=(None, 6, 6))
+    raw = np.random.default_rng(1).integers(0, 256, size=(4, 6, 6)).astype("uint8")
+    np.save(tmp_path / "raw.npy", raw)
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    subprocess.run(
+        [cli, "run", "--dir", path, "--tag_set", "serve", "--signature_def", "serving_default",
+         "--inputs", f"image={tmp_path / 'raw.npy'}", "--outdir", str(tmp_path / "out")],
+        capture_output=True, text=True, check=True,
+    )
+    expected = keras.ops.convert_to_numpy(keras.ops.softmax(model(raw[..., None] / 255.0)))
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "probabilities.npy"), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / "class_id.npy"), expected.argmax(-1))

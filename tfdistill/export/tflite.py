@@ -224,5 +224,8 @@ def export_tflite(
     os.makedirs(directory, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=directory, delete=False, suffix=".tflite.partial") as f:
         f.write(content)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(f.name, 0o666 & ~umask)  # a normal file's mode, not the temp file's 0600
     os.replace(f.name, path)
     return report
