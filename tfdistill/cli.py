@@ -71,7 +71,7 @@ def build_parser():
     demo.add_argument("--views", type=int, default=defaults.views, help="cached augmented views per image (default: %(default)s)")
     demo.add_argument("--student-width", type=int, default=defaults.student_width, help="student's first-block filters (default: %(default)s)")
     demo.add_argument("--seed", type=int, default=defaults.seed, help="seed of weights, order and views (default: %(default)s)")
-    demo.add_argument("--retrain-teacher", action="store_true", help="train a new teacher (about 25 minutes on 2 cores)")
+    demo.add_argument("--retrain-teacher", action="store_true", help="train a new teacher (25-35 minutes on 2 cores)")
     demo.add_argument("--teacher-epochs", type=int, default=24, help="epochs of a retrained teacher (default: %(default)s)")
     demo.add_argument("--cache-dir", default=None, help="folder to keep teacher logits between runs")
     demo.add_argument("--no-export", action="store_true", help="do not export the distilled student")

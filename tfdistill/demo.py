@@ -56,7 +56,7 @@ def cosine_adam(learning_rate, total_steps, warmup_steps=0):
 def train_teacher(x_train, y_train, epochs=24, seed=0, verbose=2):
     """Trains `build_teacher()` with flip/shift augmentation and a cosine schedule.
 
-    24 epochs take about 25 minutes on 2 CPU cores and reach about 93.5 % on
+    24 epochs take 25-35 minutes on 2 CPU cores; the shipped teacher reached 94.08 % on
     the Fashion-MNIST test set.
     """
     keras.utils.set_random_seed(seed)

@@ -154,28 +154,28 @@ def offline_dataset(x, y, teacher_logits, batch_size=128, shuffle=True, seed=0, 
             f"same examples. Received: len(x)={len(x)}, len(y)={len(y)}, "
             f"teacher_logits.shape={teacher_logits.shape}"
         )
+    if views == 1:
+        # No per-example work: the same shuffle as `make_dataset(x, y, seed=seed)`.
+        ds = tf.data.Dataset.from_tensor_slices(({"x": x, TEACHER_LOGITS_KEY: teacher_logits[0]}, np.asarray(y)))
+        if shuffle:
+            ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        return ds.batch(batch_size).prefetch(AUTOTUNE)
     logits_by_example = np.ascontiguousarray(np.swapaxes(teacher_logits, 0, 1))
     ds = tf.data.Dataset.from_tensor_slices(
         (x, np.asarray(y), logits_by_example, np.arange(n, dtype=np.int64))
     )
     if shuffle:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    if views > 1:
-        draws = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip(ds, draws)
+    draws = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
+    ds = tf.data.Dataset.zip(ds, draws)
 
-        def pick(element, draw):
-            image, label, logits, index = element
-            view = tf.math.floormod(draw, views)
-            image = _view_image(image, index, view, view_seed)
-            return {"x": image, TEACHER_LOGITS_KEY: tf.gather(logits, view)}, label
+    def pick(element, draw):
+        image, label, logits, index = element
+        view = tf.math.floormod(draw, views)
+        image = _view_image(image, index, view, view_seed)
+        return {"x": image, TEACHER_LOGITS_KEY: tf.gather(logits, view)}, label
 
-        ds = ds.map(pick, num_parallel_calls=AUTOTUNE, deterministic=True)
-    else:
-        ds = ds.map(
-            lambda image, label, logits, index: ({"x": image, TEACHER_LOGITS_KEY: logits[0]}, label),
-            num_parallel_calls=AUTOTUNE,
-        )
+    ds = ds.map(pick, num_parallel_calls=AUTOTUNE, deterministic=True)
     return ds.batch(batch_size).prefetch(AUTOTUNE)
 
 

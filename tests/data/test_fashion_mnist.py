@@ -71,3 +71,34 @@ def test_pipeline_is_deterministic_given_a_seed_and_reshuffles_each_epoch():
     batch_x, batch_y = first[0][0]
     assert batch_x.shape == (10, 4, 4, 1) and batch_x.dtype == np.float32
     assert batch_x.max() <= 1.0
+
+
+def test_image_folder_pipeline(tmp_path):
+    import tensorflow as tf
+
+    from tfdistill.data import load_image_folder
+
+    rng = np.random.default_rng(0)
+    for label in ("cat", "dog"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            pixels = rng.integers(0, 256, size=(10, 12, 3), dtype=np.uint8)
+            tf.io.write_file(str(tmp_path / label / f"{i}.png"), tf.io.encode_png(pixels))
+    ds = load_image_folder(str(tmp_path), image_size=(8, 8), batch_size=4)
+    assert ds.class_names == ["cat", "dog"]
+    images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+    images, labels = np.concatenate(images), np.concatenate(labels)
+    assert images.shape == (6, 8, 8, 3) and 0.0 <= images.min() and images.max() <= 1.0
+    assert sorted(labels.tolist()) == [0, 0, 0, 1, 1, 1]
+
+
+def test_tfds_by_name_with_mocked_data():
+    tfds = pytest.importorskip("tensorflow_datasets")
+    from tfdistill.data import load_tfds
+
+    with tfds.testing.mock_data(num_examples=12):
+        ds = load_tfds("fashion_mnist", split="train", batch_size=5)
+        batches = list(ds)
+    assert [int(y.shape[0]) for _, y in batches] == [5, 5, 2]
+    x, _ = batches[0]
+    assert x.shape[1:] == (28, 28, 1) and x.dtype.name == "float32" and float(np.max(x)) <= 1.0
