@@ -16,23 +16,20 @@ time / Keras, test accuracies, and the cache's size.
 
 import argparse
 import os
+import sys
 import time
 
 import keras
 import numpy as np
 
-import tfdistill
 from tfdistill import offline
 from tfdistill.data import load_fashion_mnist, make_dataset, to_float_images
 from tfdistill.demo import TEACHER_NAME
 from tfdistill.export import KERAS_COPY, latest_version_dir
 from tfdistill.models import build_student
 
-sys_path = os.path.dirname(os.path.abspath(__file__))
-import sys  # noqa: E402
-
-sys.path.insert(0, sys_path)
-from keras_distiller import keras_distiller, tfdistill_distiller  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from keras_distiller import keras_distiller, tfdistill_distiller  # noqa: E402  (the same two set-ups)
 
 
 class EpochTimer(keras.callbacks.Callback):

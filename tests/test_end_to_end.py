@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from tfdistill import demo
-from tfdistill.data import load_fashion_mnist, to_float_images
+from tfdistill.data import load_fashion_mnist
 from tfdistill.export import latest_version_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
