@@ -7,7 +7,8 @@ Each repetition runs, in turn:
   - tfdistill offline: cache the teacher's logits once, then `fit` (no teacher);
   - tfdistill online (teacher every step);
   - keras.distillation.Distiller (teacher every step).
-Prints medians over repetitions of: offline epoch / student-alone epoch,
+All four see the same data order (offline pipelines shuffle exactly like
+`make_dataset` with the same seed). Prints medians over repetitions of: offline epoch / student-alone epoch,
 total wall time (cache included) of tfdistill offline / Keras, online epoch
 time / Keras, test accuracies, and the cache's size.
 
@@ -84,18 +85,22 @@ def main():
             print(f"repeat {repeat} {name:<8} median epoch {rows[name][-1]['epoch']:6.2f} s  total {total:7.1f} s  "
                   f"test acc {rows[name][-1]['acc']:.2%}", flush=True)
 
-        plain = make_dataset(x_train, y_train, shuffle=True, seed=repeat)
+        def plain():
+            # A new pipeline per run: reusing one would continue its seeded
+            # reshuffles, and each run would see a different data order.
+            return make_dataset(x_train, y_train, shuffle=True, seed=repeat)
+
         alone = fresh_student()
         alone.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        run("alone", alone, plain)
+        run("alone", alone, plain())
 
         start = time.perf_counter()
         logits = offline.compute_teacher_logits(teacher, x_train, views=1, verbose=0)
         cache_seconds = time.perf_counter() - start
         cached = offline.offline_dataset(x_train, y_train, logits, seed=repeat)
         run("offline", tfdistill_distiller(teacher, fresh_student()), cached, cache_seconds)
-        run("online", tfdistill_distiller(teacher, fresh_student()), plain)
-        run("keras", keras_distiller(teacher, fresh_student()), plain)
+        run("online", tfdistill_distiller(teacher, fresh_student()), plain())
+        run("keras", keras_distiller(teacher, fresh_student()), plain())
 
     median = lambda name, key: float(np.median([r[key] for r in rows[name]]))  # noqa: E731
     print(f"\nTrain size {args.train_size}, {args.epochs} epochs, batch 128, {args.repeats} repeats (medians):")
