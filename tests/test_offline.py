@@ -118,3 +118,12 @@ def test_single_view_order_matches_make_dataset_and_online_training(images):
         distiller.compile(keras.optimizers.SGD(0.1))
         results.append(distiller.fit(data, epochs=2, verbose=0).history["loss"])
     np.testing.assert_allclose(results[0], results[1], rtol=1e-5)
+
+
+def test_predict_on_an_offline_dataset_is_the_students(images):
+    x, y = images
+    teacher, student = image_teacher(), image_student()
+    logits = offline.compute_teacher_logits(teacher, x, verbose=0)
+    distiller = tfdistill.Distiller(teacher, student)
+    predictions = distiller.predict(offline.offline_dataset(x, y, logits, shuffle=False), verbose=0)
+    np.testing.assert_allclose(predictions, student.predict(x.astype("float32")[..., None] / 255.0, verbose=0), rtol=1e-5)

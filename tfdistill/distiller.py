@@ -212,9 +212,11 @@ class Distiller(keras.Model):
         return x, x, cached
 
     def student_input(self, x):
-        """The student's part of `x`: `x["student"]` with views, else `x`."""
-        if self.views and isinstance(x, dict) and set(x) >= {"student", "teacher"}:
-            return x["student"]
+        """The student's part of `x`: without cached teacher logits or the teacher's view."""
+        if isinstance(x, dict) and (
+            TEACHER_LOGITS_KEY in x or (self.views and set(x) >= {"student", "teacher"})
+        ):
+            return self.split_views(x)[0]
         return x
 
     def call(self, inputs, training=None):
