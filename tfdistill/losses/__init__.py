@@ -1,25 +1,79 @@
-"""Distillation losses and their registry.
+"""Distillation losses and their registries.
+
+Logit losses (teacher and student logits, shape `(batch, num_classes)`):
+`logits.py` (Hinton KD, softened-probability MSE, logit standardization),
+`decoupled.py` (DKD), `correlation.py` (DIST). Feature losses (intermediate
+features): `features.py` (FitNets hints, attention transfer).
 
 `get(identifier)` accepts a registered name, a config dict
-(`{"class_name": ..., "config": {...}}`) or a `DistillationLoss` instance.
+(`{"class_name": ..., "config": {...}}`) or a `DistillationLoss` instance;
+`get_feature_loss` does the same for feature losses.
 """
+
+import functools
 
 import keras
 
 from tfdistill.losses.base import DistillationLoss
+from tfdistill.losses.correlation import DIST, dist_loss, pearson_correlation
+from tfdistill.losses.decoupled import DecoupledKD, decoupled_kd
+from tfdistill.losses.features import (
+    AttentionTransfer,
+    HintLoss,
+    attention_map,
+    attention_transfer,
+    hint_loss,
+)
 from tfdistill.losses.logits import (
     KnowledgeDistillation,
     SoftenedProbabilityMSE,
     hinton_kd,
     softened_probability_mse,
+    standardize_logits,
 )
 
+# Name -> factory of a soft (logit) loss with its default settings.
 SOFT_LOSSES = {
     "kd": KnowledgeDistillation,
     "hinton_kd": KnowledgeDistillation,
     "kl_divergence": KnowledgeDistillation,
+    "ls_kd": functools.partial(KnowledgeDistillation, temperature=2.0, standardize=True),
     "soft_mse": SoftenedProbabilityMSE,
+    "dkd": DecoupledKD,
+    "dist": DIST,
 }
+
+FEATURE_LOSSES = {
+    "hint": HintLoss,
+    "fitnets": HintLoss,
+    "attention": AttentionTransfer,
+    "attention_transfer": AttentionTransfer,
+}
+
+
+def _get(identifier, registry, argument):
+    if isinstance(identifier, DistillationLoss):
+        return identifier
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key not in registry:
+            raise ValueError(
+                f"Invalid value for argument `{argument}`. Expected one of "
+                f"{sorted(registry)} or a `tfdistill.losses.DistillationLoss` "
+                f"instance. Received: {argument}={identifier!r}"
+            )
+        return registry[key]()
+    if isinstance(identifier, dict):
+        loss = keras.saving.deserialize_keras_object(identifier)
+        if isinstance(loss, DistillationLoss):
+            return loss
+        identifier = loss
+    raise ValueError(
+        f"Invalid value for argument `{argument}`. Expected a name in "
+        f"{sorted(registry)}, a config dict or a "
+        "`tfdistill.losses.DistillationLoss` instance. "
+        f"Received: {argument}={identifier!r} of type {type(identifier).__name__}"
+    )
 
 
 def get(identifier):
@@ -35,43 +89,47 @@ def get(identifier):
     Example:
         >>> get("kd").temperature
         4.0
+        >>> get("ls_kd").standardize
+        True
     """
-    if isinstance(identifier, DistillationLoss):
-        return identifier
-    if isinstance(identifier, str):
-        key = identifier.lower()
-        if key not in SOFT_LOSSES:
-            raise ValueError(
-                "Invalid value for argument `soft_loss`. Expected one of "
-                f"{sorted(SOFT_LOSSES)} or a `tfdistill.losses.DistillationLoss` "
-                f"instance. Received: soft_loss={identifier!r}"
-            )
-        return SOFT_LOSSES[key]()
-    if isinstance(identifier, dict):
-        loss = keras.saving.deserialize_keras_object(identifier)
-        if isinstance(loss, DistillationLoss):
-            return loss
-        identifier = loss
-    raise ValueError(
-        "Invalid value for argument `soft_loss`. Expected a name in "
-        f"{sorted(SOFT_LOSSES)}, a config dict or a "
-        "`tfdistill.losses.DistillationLoss` instance. "
-        f"Received: soft_loss={identifier!r} of type {type(identifier).__name__}"
-    )
+    return _get(identifier, SOFT_LOSSES, "soft_loss")
+
+
+def get_feature_loss(identifier):
+    """Returns a feature-loss instance from a name (`FEATURE_LOSSES`), a config dict or an instance.
+
+    Example:
+        >>> type(get_feature_loss("attention")).__name__
+        'AttentionTransfer'
+    """
+    return _get(identifier, FEATURE_LOSSES, "loss")
 
 
 def serialize(loss):
-    """Returns the config dict of a soft loss (see `get`)."""
+    """Returns the config dict of a loss (see `get`)."""
     return keras.saving.serialize_keras_object(loss)
 
 
 __all__ = [
+    "AttentionTransfer",
+    "DIST",
+    "DecoupledKD",
     "DistillationLoss",
+    "FEATURE_LOSSES",
+    "HintLoss",
     "KnowledgeDistillation",
-    "SoftenedProbabilityMSE",
     "SOFT_LOSSES",
+    "SoftenedProbabilityMSE",
+    "attention_map",
+    "attention_transfer",
+    "decoupled_kd",
+    "dist_loss",
     "get",
+    "get_feature_loss",
+    "hint_loss",
     "hinton_kd",
+    "pearson_correlation",
     "serialize",
     "softened_probability_mse",
+    "standardize_logits",
 ]
