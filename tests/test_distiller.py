@@ -227,8 +227,8 @@ def test_mixed_bfloat16_student_with_float32_teacher():
         distiller.compile(keras.optimizers.SGD(0.1))
         x, y = toy_data()
         assert student(x).dtype == "bfloat16" and teacher(x).dtype == "float32"
-        total, hard, soft = distiller.compute_distillation_losses(y, teacher(x), student(x))
-        assert total.dtype == hard.dtype == soft.dtype == tf.float32
+        total, terms = distiller.compute_distillation_losses(y, teacher(x), student(x))
+        assert total.dtype == terms["hard_loss"].dtype == terms["soft_loss"].dtype == tf.float32
         history = distiller.fit(x, y, epochs=2, batch_size=16, verbose=0).history
         assert np.all(np.isfinite(history["loss"]))
         assert student.trainable_weights[0].dtype == "float32"

@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import tfdistill
 from tfdistill import offline
@@ -127,3 +128,24 @@ def test_predict_on_an_offline_dataset_is_the_students(images):
     distiller = tfdistill.Distiller(teacher, student)
     predictions = distiller.predict(offline.offline_dataset(x, y, logits, shuffle=False), verbose=0)
     np.testing.assert_allclose(predictions, student.predict(x.astype("float32")[..., None] / 255.0, verbose=0), rtol=1e-5)
+
+
+def test_nan_teacher_logits_stop_training_naming_the_term_and_step_before_the_update(images):
+    x, y = images
+    teacher, student = image_teacher(), image_student()
+    logits = offline.compute_teacher_logits(teacher, x, dtype="float32", verbose=0)
+    logits[:, 20] = np.nan  # one view, one example, in the third batch of 8
+    distiller = tfdistill.Distiller(teacher, student)
+    distiller.compile(keras.optimizers.SGD(0.1))
+    initial = student.get_weights()
+    with pytest.raises(tfdistill.NonFiniteLossError, match=r"step 2 \(0-based\): `soft_loss` is nan\. All terms") as error:
+        distiller.fit(offline.offline_dataset(x, y, logits, batch_size=8, shuffle=False), epochs=1, verbose=0)
+    assert error.value.step == 2 and np.isfinite(error.value.terms["hard_loss"])
+    after_error = student.get_weights()
+    # The same two good steps, run alone, give the same weights: the bad update never happened.
+    student.set_weights(initial)
+    distiller.compile(keras.optimizers.SGD(0.1))
+    distiller.fit(offline.offline_dataset(x[:16], y[:16], logits[:, :16], batch_size=8, shuffle=False), epochs=1, verbose=0)
+    for a, b in zip(after_error, student.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+        assert np.all(np.isfinite(a))

@@ -3,14 +3,21 @@
 The public API, in one place.
 """
 
-from tfdistill import data, losses, models
+from tfdistill import data, losses, models, schedules
 from tfdistill.distiller import Distiller
+from tfdistill.ensemble import TeacherEnsemble
+from tfdistill.errors import NonFiniteLossError
+from tfdistill.features import FeaturePair
 from tfdistill.losses import KnowledgeDistillation, SoftenedProbabilityMSE
 from tfdistill.validation import strip_softmax
 from tfdistill.version import __version__
 
 __all__ = [
     "Distiller",
+    "FeaturePair",
+    "NonFiniteLossError",
+    "TeacherEnsemble",
+    "schedules",
     "KnowledgeDistillation",
     "SoftenedProbabilityMSE",
     "data",

@@ -1,14 +1,19 @@
 """`Distiller`: trains a student against a frozen teacher with `model.fit`."""
 
+import re
+
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfdistill import features as features_module
 from tfdistill import losses as losses_module
 from tfdistill import validation
+from tfdistill.errors import NonFiniteLossError
 
 _HARD_LOSS_NAMES = ("sparse_categorical_crossentropy", "scce")
 TEACHER_LOGITS_KEY = "teacher_logits"
+_NON_FINITE_MARKER = "tfdistill: non-finite loss at optimizer step"
 
 
 def _unscale_for_distribution(value):
@@ -60,6 +65,46 @@ def get_hard_loss(identifier):
     return identifier
 
 
+def get_weight(name, value):
+    """A loss weight: a number >= 0 or a step -> weight schedule."""
+    if isinstance(value, dict):
+        value = keras.saving.deserialize_keras_object(value)
+    if isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
+        return value
+    return validation.check_weight(name, value)
+
+
+def _is_zero(weight):
+    return not callable(weight) and weight == 0
+
+
+def _non_finite_loss_error(error):
+    """A `NonFiniteLossError` from the in-graph assertion's message, or `None`."""
+    message = getattr(error, "message", str(error))
+    if _NON_FINITE_MARKER not in message:
+        return None
+    fields = re.findall(r"\[([^\[\]]*)\]", message[message.index(_NON_FINITE_MARKER) - 1 :])
+    step = int(fields[1])
+    terms = {}
+    for name, value in zip(fields[2::2], fields[3::2]):
+        try:
+            terms[name] = float(value)
+        except ValueError:
+            break
+    bad = [name for name, value in terms.items() if not np.isfinite(value) and name != "loss"]
+    bad = bad or ["loss"]
+    return NonFiniteLossError(
+        f"Non-finite loss at optimizer step {step} (0-based): "
+        + ", ".join(f"`{name}` is {terms.get(name)}" for name in bad)
+        + f". All terms: {terms}. Training stopped before this step's update, so the "
+        "student keeps the weights of the last good step (and a BackupAndRestore "
+        "checkpoint, the last good state). Common causes: a learning rate too high, "
+        "NaN/Inf in the inputs or the cached teacher logits, float16 overflow.",
+        step=step,
+        terms=terms,
+    )
+
+
 @keras.saving.register_keras_serializable(package="tfdistill")
 class Distiller(keras.Model):
     """Distils a frozen teacher into a student through `fit`.
@@ -84,6 +129,11 @@ class Distiller(keras.Model):
             giving each model its own view of the batch (e.g. a 224 px image for
             the teacher and a 96 px one for the student); `predict` then takes
             either that dict or the student's input alone.
+        features: optional list of `tfdistill.FeaturePair`: intermediate
+            layers to match (FitNets hints, attention transfer), added to the
+            loss and logged as `feature_loss`. The student's logits and
+            features come from one forward pass; learned adapters are kept in
+            `distiller.adapters`, not in the student.
         name: model name.
 
     Example:
@@ -97,7 +147,7 @@ class Distiller(keras.Model):
         Network", 2015.
     """
 
-    def __init__(self, teacher, student, views=False, name="distiller", **kwargs):
+    def __init__(self, teacher, student, views=False, features=None, name="distiller", **kwargs):
         super().__init__(name=name, **kwargs)
         for argument, model in (("teacher", teacher), ("student", student)):
             if not isinstance(model, keras.Model):
@@ -111,14 +161,37 @@ class Distiller(keras.Model):
         self.teacher = teacher
         self.student = student
         self.views = bool(views)
+        self.feature_pairs = features_module.get_feature_pairs(features)
         self.hard_loss_tracker = keras.metrics.Mean(name="hard_loss")
         self.soft_loss_tracker = keras.metrics.Mean(name="soft_loss")
+        self.adapters = []
+        if self.feature_pairs:
+            self._build_feature_models()
+            self.feature_loss_tracker = keras.metrics.Mean(name="feature_loss")
         self.hard_loss = None
         self.soft_loss = None
         self.hard_weight = None
         self.soft_weight = None
         if student.built:
             self.built = True
+
+    def _build_feature_models(self):
+        pairs = self.feature_pairs
+        # Kept out of Keras's tracking (a tuple of a plain list): they share the
+        # teacher's and student's layers, which are tracked already.
+        self._feature_models = (
+            [
+                features_module.with_features(self.teacher, [p.teacher_layer for p in pairs], "teacher"),
+                features_module.with_features(self.student, [p.student_layer for p in pairs], "student"),
+            ],
+        )
+        teacher_outputs = self._feature_models[0][0].outputs[1:]
+        student_outputs = self._feature_models[0][1].outputs[1:]
+        adapters = []
+        for index, (pair, t, s) in enumerate(zip(pairs, teacher_outputs, student_outputs)):
+            adapters.append(features_module.make_adapter(pair, t.shape, s.shape, index))
+        self.adapters = [a for a in adapters if a is not None]
+        self._adapter_of_pair = adapters
 
     # ----------------------------------------------------------------- compile
     def compile(
@@ -140,17 +213,20 @@ class Distiller(keras.Model):
             soft_loss: the loss against the teacher: a name in
                 `tfdistill.losses.SOFT_LOSSES` (`"kd"` is Hinton's `T²·KL` at
                 `T=4`), a config dict or a `tfdistill.losses.DistillationLoss`.
-            hard_weight: weight of the hard loss, >= 0.
-            soft_weight: weight of the soft loss, >= 0.
+            hard_weight: weight of the hard loss, >= 0, or a schedule
+                (`tfdistill.schedules.LinearWarmup`, any
+                `keras.optimizers.schedules.LearningRateSchedule`) evaluated at
+                the optimizer's step.
+            soft_weight: weight of the soft loss, >= 0, or a schedule.
             metrics: metrics on `(y, student logits)`, e.g. `["accuracy"]`.
             **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`,
                 `steps_per_execution`).
         """
         self.hard_loss = get_hard_loss(loss)
         self.soft_loss = losses_module.get(soft_loss)
-        self.hard_weight = validation.check_weight("hard_weight", hard_weight)
-        self.soft_weight = validation.check_weight("soft_weight", soft_weight)
-        if self.hard_weight == 0 and self.soft_weight == 0:
+        self.hard_weight = get_weight("hard_weight", hard_weight)
+        self.soft_weight = get_weight("soft_weight", soft_weight)
+        if _is_zero(self.hard_weight) and _is_zero(self.soft_weight) and not self.feature_pairs:
             raise ValueError(
                 "Invalid values for arguments `hard_weight` and `soft_weight`: "
                 "at least one must be > 0. Received: hard_weight=0, soft_weight=0"
@@ -222,68 +298,124 @@ class Distiller(keras.Model):
     def call(self, inputs, training=None):
         return self.student(self.student_input(inputs), training=training)
 
-    def teacher_logits(self, teacher_x, cached=None):
-        """The teacher's logits (from the cache when given), never trained."""
+    def teacher_outputs(self, teacher_x, cached=None):
+        """`(logits, features)` of the teacher (logits from the cache when given), never trained."""
         if cached is not None:
-            return tf.cast(cached, "float32")
-        return tf.stop_gradient(tf.cast(self.teacher(teacher_x, training=False), "float32"))
+            if self.feature_pairs:
+                raise ValueError(
+                    "Invalid input: feature distillation needs the teacher's "
+                    "intermediate features, but this batch carries cached teacher "
+                    "logits only. Train on the images without cached logits (the "
+                    "teacher then runs online)."
+                )
+            return tf.cast(cached, "float32"), []
+        if self.feature_pairs:
+            logits, *features = self._feature_models[0][0](teacher_x, training=False)
+            features = [tf.stop_gradient(f) for f in features]
+        else:
+            logits, features = self.teacher(teacher_x, training=False), []
+        return tf.stop_gradient(tf.cast(logits, "float32")), features
+
+    def student_outputs(self, student_x, training):
+        """`(logits, features)` of the student, from one forward pass."""
+        if self.feature_pairs:
+            logits, *features = self._feature_models[0][1](student_x, training=training)
+            return logits, features
+        return self.student(student_x, training=training), []
 
     # ------------------------------------------------------------------ losses
-    def compute_distillation_losses(self, y, teacher_logits, student_logits, sample_weight=None):
-        """Returns `(total, hard, soft)`, each scaled for the replica count.
+    def current_weights(self):
+        """`(hard_weight, soft_weight)` at the optimizer's current step."""
+        step = self.optimizer.iterations
+        return tuple(
+            tf.cast(w(step), "float32") if callable(w) else w
+            for w in (self.hard_weight, self.soft_weight)
+        )
 
-        Follows Keras's conventions: each term is the sum over the local batch
-        divided by its size and by the number of replicas, so that summing
-        gradients across replicas gives the global-batch mean.
+    def compute_distillation_losses(
+        self,
+        y,
+        teacher_logits,
+        student_logits,
+        sample_weight=None,
+        teacher_features=(),
+        student_features=(),
+    ):
+        """Returns `(total, terms)`, each scaled for the replica count.
+
+        `terms` maps `"hard_loss"`, `"soft_loss"` (and `"feature_loss"` with
+        feature pairs) to the unweighted terms. Follows Keras's conventions:
+        each term is the sum over the local batch divided by its size and by
+        the number of replicas, so that summing gradients across replicas
+        gives the global-batch mean.
         """
         student_logits = tf.cast(student_logits, "float32")
+        hard_weight, soft_weight = self.current_weights()
         hard = self.hard_loss(y, student_logits, sample_weight=sample_weight)
-        soft = self.soft_loss(teacher_logits, student_logits, sample_weight=sample_weight)
-        total = self.hard_weight * hard + self.soft_weight * soft
+        soft = self.soft_loss(teacher_logits, student_logits, sample_weight=sample_weight, labels=y)
+        total = hard_weight * hard + soft_weight * soft
+        terms = {"hard_loss": hard, "soft_loss": soft}
+        if self.feature_pairs:
+            feature = self.compute_feature_loss(teacher_features, student_features, sample_weight)
+            total += feature
+            terms["feature_loss"] = feature
         regularization = self.student.losses
         if regularization:
             total += _scale_for_distribution(
                 tf.add_n([tf.cast(r, "float32") for r in regularization])
             )
-        return total, hard, soft
+        return total, terms
 
-    def _update_loss_trackers(self, student_x, total, hard, soft):
-        batch_size = tf.shape(keras.tree.flatten(student_x)[0])[0]
-        for tracker, value in (
-            (self._loss_tracker, total),
-            (self.hard_loss_tracker, hard),
-            (self.soft_loss_tracker, soft),
+    def compute_feature_loss(self, teacher_features, student_features, sample_weight=None):
+        """The weighted sum of the feature pairs' losses (adapters applied)."""
+        total = 0.0
+        for pair, adapter, t, s in zip(
+            self.feature_pairs, self._adapter_of_pair, teacher_features, student_features
         ):
+            if adapter is not None:
+                s = adapter(s)
+            total += pair.weight * pair.loss(t, s, sample_weight=sample_weight)
+        return total
+
+    def _update_loss_trackers(self, student_x, total, terms):
+        batch_size = tf.shape(keras.tree.flatten(student_x)[0])[0]
+        trackers = [(self._loss_tracker, total)] + [
+            (getattr(self, f"{name}_tracker"), value) for name, value in terms.items()
+        ]
+        for tracker, value in trackers:
             tracker.update_state(_unscale_for_distribution(value), sample_weight=batch_size)
 
     # ------------------------------------------------------------------- steps
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         student_x, teacher_x, cached = self.split_views(x)
-        teacher_logits = self.teacher_logits(teacher_x, cached)
+        teacher_logits, teacher_features = self.teacher_outputs(teacher_x, cached)
         with tf.GradientTape() as tape:
-            student_logits = self.student(student_x, training=True)
+            student_logits, student_features = self.student_outputs(student_x, training=True)
             with tf.control_dependencies(self._assert_valid_labels(y, student_logits)):
-                total, hard, soft = self.compute_distillation_losses(
-                    y, teacher_logits, student_logits, sample_weight
+                total, terms = self.compute_distillation_losses(
+                    y, teacher_logits, student_logits, sample_weight,
+                    teacher_features, student_features,
                 )
             scaled_total = self.optimizer.scale_loss(total)
         variables = self.trainable_variables
-        gradients = tape.gradient(scaled_total, variables)
+        with tf.control_dependencies(self._assert_finite_losses(total, terms)):
+            gradients = tape.gradient(scaled_total, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
-        self._update_loss_trackers(student_x, total, hard, soft)
+        self._update_loss_trackers(student_x, total, terms)
         return self.compute_metrics(student_x, y, student_logits, sample_weight)
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         student_x, teacher_x, cached = self.split_views(x)
-        teacher_logits = self.teacher_logits(teacher_x, cached)
-        student_logits = self.student(student_x, training=False)
+        teacher_logits, teacher_features = self.teacher_outputs(teacher_x, cached)
+        student_logits, student_features = self.student_outputs(student_x, training=False)
         with tf.control_dependencies(self._assert_valid_labels(y, student_logits)):
-            total, hard, soft = self.compute_distillation_losses(
-                y, teacher_logits, student_logits, sample_weight
+            total, terms = self.compute_distillation_losses(
+                y, teacher_logits, student_logits, sample_weight,
+                teacher_features, student_features,
             )
-        self._update_loss_trackers(student_x, total, hard, soft)
+        self._update_loss_trackers(student_x, total, terms)
         return self.compute_metrics(student_x, y, student_logits, sample_weight)
 
     def predict_step(self, data):
@@ -305,7 +437,13 @@ class Distiller(keras.Model):
                 self.check_data(*validation_data[:2], *validation_data[2:3])
             else:
                 self.check_data(validation_data)
-        return super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
+        try:
+            return super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
+        except tf.errors.InvalidArgumentError as error:
+            non_finite = _non_finite_loss_error(error)
+            if non_finite is None:
+                raise
+            raise non_finite from error
 
     def check_data(self, x, y=None, sample_weight=None):
         """Validates the data's structure, labels and shapes against both models.
@@ -383,12 +521,27 @@ class Distiller(keras.Model):
             tf.debugging.assert_less(labels, tf.constant(num_classes, tf.int64), message=message),
         ]
 
+    def _assert_finite_losses(self, total, terms):
+        """In-graph check that stops training on a NaN/Inf loss before the update.
+
+        The failing step's update is never applied, so the student keeps its
+        last good weights and a `BackupAndRestore` checkpoint stays intact;
+        `fit` turns the failure into a `NonFiniteLossError`.
+        """
+        values = {**terms, "loss": total}
+        data = [_NON_FINITE_MARKER, self.optimizer.iterations]
+        for name, value in values.items():
+            data += [name, value]
+        finite = tf.reduce_all([tf.math.is_finite(v) for v in values.values()])
+        return [tf.debugging.Assert(finite, data, summarize=1, name="assert_finite_losses")]
+
     # ---------------------------------------------------------- serialization
     def get_config(self):
         return {
             "teacher": keras.saving.serialize_keras_object(self.teacher),
             "student": keras.saving.serialize_keras_object(self.student),
             "views": self.views,
+            "features": [keras.saving.serialize_keras_object(p) for p in self.feature_pairs],
             "name": self.name,
         }
 
