@@ -154,7 +154,7 @@ def test_mirrored_strategy_matches_single_device():
     for key in ("loss", "hard_loss", "soft_loss", "accuracy"):
         np.testing.assert_allclose(mirrored_logs[key], single_logs[key], rtol=1e-5)
     for single, mirrored in zip(single_weights, mirrored_weights):
-        np.testing.assert_allclose(mirrored, single, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(mirrored, single, rtol=1e-5, atol=1e-6)
 
 
 def test_save_load_round_trip_and_continued_training(tmp_path):

@@ -3,7 +3,7 @@
 The public API, in one place.
 """
 
-from tfdistill import data, losses, models, schedules
+from tfdistill import callbacks, data, losses, models, schedules
 from tfdistill.distiller import Distiller
 from tfdistill.ensemble import TeacherEnsemble
 from tfdistill.errors import NonFiniteLossError
@@ -17,6 +17,7 @@ __all__ = [
     "FeaturePair",
     "NonFiniteLossError",
     "TeacherEnsemble",
+    "callbacks",
     "schedules",
     "KnowledgeDistillation",
     "SoftenedProbabilityMSE",

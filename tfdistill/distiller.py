@@ -78,6 +78,18 @@ def _is_zero(weight):
     return not callable(weight) and weight == 0
 
 
+def _for_multi_worker(logs):
+    """Logs as shape-(1,) tensors under MultiWorkerMirroredStrategy.
+
+    Keras reduces each per-replica log with `strategy.reduce("MEAN", v, axis=0)`
+    there, which fails on scalars (keras-team/keras#20585); on shape `(1,)` it
+    gives the scalar mean over replicas, which is what the other strategies log.
+    """
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+        return {name: tf.reshape(value, (1,)) for name, value in logs.items()}
+    return logs
+
+
 def _non_finite_loss_error(error):
     """A `NonFiniteLossError` from the in-graph assertion's message, or `None`."""
     message = getattr(error, "message", str(error))
@@ -403,7 +415,7 @@ class Distiller(keras.Model):
             gradients = tape.gradient(scaled_total, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
         self._update_loss_trackers(student_x, total, terms)
-        return self.compute_metrics(student_x, y, student_logits, sample_weight)
+        return _for_multi_worker(self.compute_metrics(student_x, y, student_logits, sample_weight))
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -416,7 +428,7 @@ class Distiller(keras.Model):
                 teacher_features, student_features,
             )
         self._update_loss_trackers(student_x, total, terms)
-        return self.compute_metrics(student_x, y, student_logits, sample_weight)
+        return _for_multi_worker(self.compute_metrics(student_x, y, student_logits, sample_weight))
 
     def predict_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -444,6 +456,25 @@ class Distiller(keras.Model):
             if non_finite is None:
                 raise
             raise non_finite from error
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras averages the first distributed batch with an eager
+        # `strategy.reduce`, which fails under MultiWorkerMirroredStrategy
+        # (keras-team/keras#20585). The build needs the batch's structure only:
+        # one replica's local batch has it.
+        strategy = self._distribute_strategy
+        if iterator is not None and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            for _, _, batches in iterator:
+                batch = next(batches)
+                data_batch = keras.tree.map_structure(
+                    lambda v: strategy.experimental_local_results(v)[0]
+                    if isinstance(v, tf.distribute.DistributedValues)
+                    else v,
+                    batch,
+                )
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def check_data(self, x, y=None, sample_weight=None):
         """Validates the data's structure, labels and shapes against both models.

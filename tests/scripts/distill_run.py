@@ -1,0 +1,84 @@
+"""A small distillation run, started as its own process by the tests.
+
+    python distill_run.py OUT_DIR [--backup DIR] [--kill-at EPOCH BATCH] [--multi-worker]
+
+Trains a distiller for 3 epochs on a fixed-order dataset and writes the
+student's weights to OUT_DIR/weights.npz (the chief only, in multi-worker).
+`--kill-at` sends SIGKILL to this process at that epoch and batch, once
+(a marker file in OUT_DIR remembers it).
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import tfdistill  # noqa: E402
+keras.config.disable_traceback_filtering()
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers import dense_model, toy_data  # noqa: E402
+
+
+class KillAt(keras.callbacks.Callback):
+    def __init__(self, epoch, batch, marker):
+        super().__init__()
+        self.epoch, self.batch, self.marker, self.current = epoch, batch, marker, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if (self.current, batch) == (self.epoch, self.batch) and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("--backup")
+    parser.add_argument("--kill-at", type=int, nargs=2)
+    parser.add_argument("--multi-worker", action="store_true")
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args()
+
+    strategy = (
+        tf.distribute.MultiWorkerMirroredStrategy()
+        if args.multi_worker
+        else tf.distribute.get_strategy()
+    )
+    x, y = toy_data(n=96)
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        teacher = dense_model(32, "teacher", batch_norm=True)
+        student = dense_model(8, "student")
+        distiller = tfdistill.Distiller(teacher, student)
+        distiller.compile(keras.optimizers.Adam(0.01), metrics=["accuracy"])
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    if args.multi_worker:
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        data = data.with_options(options)
+    callbacks = []
+    if args.backup:
+        callbacks.append(tfdistill.callbacks.BackupAndRestore(args.backup, delete_checkpoint=False))
+    if args.kill_at:
+        callbacks.append(KillAt(*args.kill_at, os.path.join(args.out, "killed")))
+    history = distiller.fit(data, epochs=args.epochs, verbose=0, callbacks=callbacks).history
+    is_chief = not args.multi_worker or strategy.cluster_resolver.task_id == 0
+    if is_chief:
+        np.savez(os.path.join(args.out, "weights.npz"), *student.get_weights())
+        with open(os.path.join(args.out, "loss.txt"), "w") as f:
+            json.dump(history["loss"], f)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Callbacks for long distillation runs."""
+
+import json
+import os
+
+import keras
+
+_POINTER = "checkpoint.json"
+
+
+def _write_atomically(path, text):
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+
+
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras's `BackupAndRestore`, with checkpoints that a crash cannot corrupt.
+
+    Each backup is a new weights file (the student's and the optimizer's
+    state, and any feature adapters), written under a temporary name and
+    renamed into place; only then does `checkpoint.json`, itself replaced
+    atomically, point to it and record the epoch. A process killed at any
+    moment — even while saving — leaves the last complete backup as the one
+    that is restored; the previous file is deleted only after the pointer has
+    moved on.
+
+    On restart `fit` resumes at the start of the recorded epoch, like Keras's
+    callback. With the default `save_freq="epoch"` and a pipeline whose order
+    per epoch is reproducible, the resumed run ends with the same weights as an
+    uninterrupted one; with `save_freq=N` steps, the first batches of the
+    interrupted epoch are trained again from the mid-epoch weights (Keras's
+    behaviour too).
+
+    Args:
+        backup_dir: folder of the backups; one per run.
+        save_freq: `"epoch"`, or a number of steps.
+        delete_checkpoint: delete the backups when training finishes.
+
+    Example:
+        >>> backup = BackupAndRestore("runs/exp1/backup")  # doctest: +SKIP
+        >>> distiller.fit(train, epochs=30, callbacks=[backup])  # doctest: +SKIP
+
+    Reference:
+        `keras.callbacks.BackupAndRestore`.
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+        super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=delete_checkpoint)
+
+    def _pointer_path(self):
+        return os.path.join(self.backup_dir, _POINTER)
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        previous = self._read_pointer()
+        index = previous["index"] + 1 if previous else 0
+        name = f"checkpoint-{index}.weights.h5"
+        temporary = os.path.join(self.backup_dir, f"tmp-{os.getpid()}-{name}")
+        self.model.save_weights(temporary, overwrite=True)
+        os.replace(temporary, os.path.join(self.backup_dir, name))
+        pointer = {
+            "index": index,
+            "weights": name,
+            "epoch": self._current_epoch,
+            "batch": self._last_batch_seen,
+        }
+        _write_atomically(self._pointer_path(), json.dumps(pointer))
+        if previous and previous["weights"] != name:
+            old = os.path.join(self.backup_dir, previous["weights"])
+            if os.path.exists(old):
+                os.remove(old)
+
+    def _read_pointer(self):
+        if not os.path.exists(self._pointer_path()):
+            return None
+        with open(self._pointer_path()) as f:
+            return json.load(f)
+
+    def _load_model(self):
+        if not self.model.built:
+            raise ValueError(
+                "Invalid model for `BackupAndRestore`: the model must be built "
+                "before `fit()` so its weights can be restored. Call it on a "
+                "batch first, or build the student with `keras.Input`."
+            )
+        pointer = self._read_pointer()
+        if pointer is None:
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(os.path.join(self.backup_dir, pointer["weights"]))
+        self.model._initial_epoch = pointer["epoch"]
+
+    def on_train_begin(self, logs=None):
+        self._load_model()
