@@ -39,3 +39,22 @@ def test_export_tflite_command_verifies_and_refuses_to_overwrite(tmp_path):
     again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode == 2 and "tfdistill export: error:" in again.stderr and "already exists" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+def test_evaluate_reports_the_shipped_students_accuracy():
+    import os
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    student = os.path.join(repo, "saved_models", "fashion_mnist_student", "1", "assets.extra", "model.keras")
+    result = subprocess.run([sys.executable, "-m", "tfdistill.cli", "evaluate", student],
+                            capture_output=True, text=True, check=True)
+    assert "14,618 parameters, Fashion-MNIST test accuracy 90.31% (10,000 images)" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["distill", "train-teacher", "evaluate", "export", "benchmark", "demo"])
+def test_every_subcommand_has_its_own_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: tfdistill {command}") and len(out) > 300

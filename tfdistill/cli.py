@@ -1,7 +1,12 @@
-"""The `tfdistill` command line."""
+"""The `tfdistill` command line: demo, distill, train-teacher, evaluate, export, benchmark."""
 
 import argparse
+import json
+import os
+import runpy
 import sys
+
+_VERBOSITY = {"bar": 1, "epoch": 2, "none": 0}
 
 
 def _demo(args):
@@ -47,6 +52,76 @@ def _export(args):
     )
     print(f"TFLite written to {args.output}, verified on the Fashion-MNIST test set:")
     print(f"  {report}")
+    return 0
+
+
+def _distill(args):
+    from tfdistill import config as config_module
+
+    loaded = config_module.load(args.config) if args.config else None
+    config = config_module.resolve(loaded, args.set)
+    if args.print_config:
+        print(json.dumps(config, indent=2))
+        return 0
+    from tfdistill import runs
+
+    runs.run_distillation(config, args.output, overwrite=args.overwrite, verbose=_VERBOSITY[args.progress])
+    return 0
+
+
+def _train_teacher(args):
+    from tfdistill import demo
+    from tfdistill.data import CLASS_NAMES, load_fashion_mnist, to_float_images
+    from tfdistill.export import export_saved_model
+
+    (x_train, y_train), (x_test, y_test) = load_fashion_mnist(args.data_dir)
+    teacher = demo.train_teacher(x_train, y_train, epochs=args.epochs, seed=args.seed, verbose=_VERBOSITY[args.progress])
+    print(f"Teacher test accuracy: {demo.accuracy(teacher, to_float_images(x_test), y_test):.2%}")
+    path = export_saved_model(teacher, args.output, raw_shape=(None, 28, 28), class_names=CLASS_NAMES)
+    print(f"Teacher saved to {path}")
+    return 0
+
+
+def _evaluate(args):
+    import numpy as np
+
+    from tfdistill.data import load_fashion_mnist, to_float_images
+
+    if not os.path.isfile(args.model):
+        raise FileNotFoundError(f"Invalid value for argument `model`: no file at {args.model!r}")
+    _, (x_test, y_test) = load_fashion_mnist(args.data_dir)
+    x_test = to_float_images(x_test)
+    size = os.path.getsize(args.model)
+    if args.model.endswith(".tflite"):
+        from tfdistill.export.tflite import TFLiteRunner
+
+        with open(args.model, "rb") as f:
+            runner = TFLiteRunner(f.read())
+        predictions = np.concatenate([runner(x) for x in x_test]).argmax(-1)
+        parameters = "n/a"
+    elif args.model.endswith(".keras"):
+        import keras
+
+        model = keras.models.load_model(args.model)
+        predictions = model.predict(x_test, batch_size=1024, verbose=0).argmax(-1)
+        parameters = f"{model.count_params():,}"
+    else:
+        raise ValueError(f"Invalid value for argument `model`: expected a .keras or .tflite file. Received: {args.model!r}")
+    print(f"{args.model}: {size:,} bytes, {parameters} parameters, "
+          f"Fashion-MNIST test accuracy {np.mean(predictions == y_test):.2%} ({len(y_test):,} images)")
+    return 0
+
+
+def _benchmark(args):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = os.path.join(root, "benchmarks", f"{args.name.replace('-', '_')}.py")
+    if not os.path.isfile(script):
+        raise FileNotFoundError(
+            f"Benchmark script {script!r} not found: benchmarks run from a source checkout "
+            "(`pip install -e .`)."
+        )
+    sys.argv = [script, *args.args]
+    runpy.run_path(script, run_name="__main__")
     return 0
 
 
@@ -100,6 +175,65 @@ def build_parser():
     export.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder")
     export.add_argument("--seed", type=int, default=0, help="seed of the calibration sample (default: %(default)s)")
     export.set_defaults(func=_export)
+
+    from tfdistill.config import DEFAULTS
+
+    distill = commands.add_parser(
+        "distill",
+        help="Run a distillation described by a config file into its own folder, with a report.",
+        description=(
+            "Caches the teacher's logits, trains the student alone and distilled (same initial "
+            "weights, data and views), tests both, exports and verifies the distilled student, and "
+            "writes OUTPUT/: config.json (the resolved config), run.json, metrics/*.csv, "
+            "tensorboard/, checkpoints/, export/, report.md and plots/. The config is plain JSON "
+            "or YAML with the sections and keys below; --set overrides any key. Keys and "
+            "defaults: " + "; ".join(f"{s}: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in keys.items())
+                                      for s, keys in DEFAULTS.items())
+        ),
+    )
+    distill.add_argument("--config", help="a .json or .yaml config file (default: the defaults)")
+    distill.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                         help="override one key, e.g. --set distill.epochs=5 (repeatable; VALUE is JSON)")
+    distill.add_argument("--output", required=True, help="the run's folder")
+    distill.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")
+    distill.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    distill.add_argument("--progress", choices=list(_VERBOSITY), default="bar",
+                         help="progress bars, a line per epoch, or none (default: %(default)s)")
+    distill.set_defaults(func=_distill)
+
+    teacher = commands.add_parser(
+        "train-teacher",
+        help="Train the Fashion-MNIST teacher CNN and save it as a new version of OUTPUT.",
+        description="Trains tfdistill.models.build_teacher() with flip/shift augmentation and a cosine "
+                    "schedule (about 30 minutes on 2 CPU cores for 24 epochs), reports its test "
+                    "accuracy and writes OUTPUT/VERSION/ (the next version: nothing is overwritten).",
+    )
+    teacher.add_argument("--epochs", type=int, default=24, help="(default: %(default)s)")
+    teacher.add_argument("--output", default="saved_models/fashion_mnist_teacher", help="(default: %(default)s)")
+    teacher.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder")
+    teacher.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    teacher.add_argument("--progress", choices=list(_VERBOSITY), default="epoch", help="(default: %(default)s)")
+    teacher.set_defaults(func=_train_teacher)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="Test accuracy, size and parameters of a .keras or .tflite model on Fashion-MNIST.",
+        description="Loads MODEL (.keras, or .tflite run in the TFLite interpreter) and reports its "
+                    "file size, parameter count and accuracy on the 10,000 Fashion-MNIST test images.",
+    )
+    evaluate.add_argument("model", help="a .keras or .tflite file")
+    evaluate.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder")
+    evaluate.set_defaults(func=_evaluate)
+
+    benchmark = commands.add_parser(
+        "benchmark",
+        help="Run one of the benchmarks (keras_distiller, offline, loss_zoo, recipe_search).",
+        description="Runs benchmarks/NAME.py from the source checkout with ARGS; "
+                    "`tfdistill benchmark NAME -- --help` shows its options.",
+    )
+    benchmark.add_argument("name", choices=["keras_distiller", "offline", "loss_zoo", "recipe_search"])
+    benchmark.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the benchmark")
+    benchmark.set_defaults(func=_benchmark)
     return parser
 
 
@@ -108,7 +242,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileExistsError, FileNotFoundError) as error:
+    except (ValueError, FileExistsError, FileNotFoundError, ImportError) as error:
         parser.exit(2, f"tfdistill {args.command}: error: {error}\n")
 
 

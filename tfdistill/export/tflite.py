@@ -141,7 +141,7 @@ class VerificationReport:
         )
 
 
-def verify(model_content, model, x, y, quantization="float32", num_threads=1):
+def verify(model_content, model, x, y, quantization="float32", num_threads=1, verbose=0):
     """Runs the TFLite model on `x` and compares it with the Keras model.
 
     Args:
@@ -151,6 +151,7 @@ def verify(model_content, model, x, y, quantization="float32", num_threads=1):
         y: integer labels.
         quantization: label of the report.
         num_threads: interpreter threads for the latency figure.
+        verbose: 1 shows a progress bar over the examples.
 
     Returns:
         A `VerificationReport` (file size, accuracy, top-1 agreement, max
@@ -159,10 +160,13 @@ def verify(model_content, model, x, y, quantization="float32", num_threads=1):
     runner = TFLiteRunner(model_content, num_threads)
     keras_out = np.asarray(model.predict(x, batch_size=512, verbose=0), dtype="float32")
     outputs, latencies = [], []
-    for example in x:
+    progress = keras.utils.Progbar(len(x), unit_name="example") if verbose else None
+    for index, example in enumerate(x):
         start = time.perf_counter()
         outputs.append(runner(example))
         latencies.append(time.perf_counter() - start)
+        if progress is not None and ((index + 1) % 500 == 0 or index + 1 == len(x)):
+            progress.update(index + 1)
     lite_out = np.concatenate(outputs)
     y = np.asarray(y).reshape(-1)
     return VerificationReport(
@@ -187,6 +191,7 @@ def export_tflite(
     representative_data=None,
     min_agreement=0.99,
     overwrite=False,
+    verbose=0,
     **convert_kwargs,
 ):
     """Converts, verifies and writes a `.tflite` file; refuses a bad export.
@@ -200,6 +205,7 @@ def export_tflite(
         representative_data: calibration inputs for `"int8"`.
         min_agreement: lowest top-1 agreement with the Keras model accepted.
         overwrite: replace an existing file (otherwise refused).
+        verbose: 1 shows a progress bar while verifying.
         **convert_kwargs: passed to `convert`.
 
     Returns:
@@ -213,7 +219,7 @@ def export_tflite(
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path!r} already exists; pass `overwrite=True` to replace it.")
     content = convert(model, quantization, representative_data, **convert_kwargs)
-    report = verify(content, model, x_eval, y_eval, quantization)
+    report = verify(content, model, x_eval, y_eval, quantization, verbose=verbose)
     if report.top1_agreement < min_agreement:
         raise ExportVerificationError(
             f"The {quantization} TFLite model agrees with the Keras model on "

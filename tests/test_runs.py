@@ -1,0 +1,85 @@
+"""`tfdistill distill`: a run folder from a config, on real Fashion-MNIST with the shipped teacher."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tfdistill import cli, config, runs
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEACHER = os.path.join(REPO, "saved_models", "fashion_mnist_teacher")
+TINY = [f"teacher.path={TEACHER}", "data.train_subset=1500", "data.validation_size=500",
+        "distill.epochs=2", "distill.views=1", "distill.batch_size=64", 'export.tflite=["float32"]']
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    run_dir = str(tmp_path_factory.mktemp("runs") / "tiny")
+    resolved = config.resolve(None, TINY)
+    results = runs.run_distillation(resolved, run_dir, verbose=0)
+    return run_dir, resolved, results
+
+
+def test_run_folder_holds_everything(finished_run):
+    run_dir, resolved, results = finished_run
+    with open(os.path.join(run_dir, "config.json")) as f:
+        assert json.load(f) == resolved
+    with open(os.path.join(run_dir, "run.json")) as f:
+        assert json.load(f)["status"] == "finished"
+    for name in ("scratch", "distilled"):
+        with open(os.path.join(run_dir, "metrics", f"{name}.csv")) as f:
+            rows = list(csv.DictReader(f))
+        assert len(rows) == 2 and {"loss", "hard_loss", "soft_loss", "val_accuracy"} <= set(rows[0])
+        assert os.listdir(os.path.join(run_dir, "tensorboard", name))
+        assert os.path.isfile(os.path.join(run_dir, "checkpoints", f"student_{name}.keras"))
+    assert os.path.isfile(os.path.join(run_dir, "export", "student", "1", "saved_model.pb"))
+    assert os.path.getsize(os.path.join(run_dir, "export", "student_float32.tflite")) > 10_000
+    for plot in ("learning_curves", "accuracy_vs_size", "accuracy_vs_latency", "confusion_matrix"):
+        with open(os.path.join(run_dir, "plots", f"{plot}.png"), "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    report = open(os.path.join(run_dir, "report.md")).read()
+    assert "| teacher | 871,978 |" in report and "plots/confusion_matrix.png" in report
+    names = [row["name"] for row in results["rows"]]
+    assert names == ["teacher", "student scratch", "student distilled", "student TFLite float32"]
+    assert results["rows"][0]["accuracy"] > 0.93  # the shipped teacher, on the test set
+    assert results["tflite"][0]["top1_agreement"] >= 0.99
+
+
+def test_a_finished_run_is_never_overwritten_without_the_flag(finished_run):
+    run_dir, resolved, _ = finished_run
+    before = os.path.getmtime(os.path.join(run_dir, "report.md"))
+    with pytest.raises(config.ConfigError, match="already holds a finished run.*--overwrite"):
+        runs.run_distillation(resolved, run_dir, verbose=0)
+    assert os.path.getmtime(os.path.join(run_dir, "report.md")) == before
+
+
+def test_the_resolved_config_repeats_the_run(finished_run, capsys):
+    run_dir, resolved, _ = finished_run
+    cli.main(["distill", "--config", os.path.join(run_dir, "config.json"), "--output", "unused", "--print-config"])
+    assert json.loads(capsys.readouterr().out) == resolved
+
+
+def test_bad_config_exits_2_before_any_work(tmp_path):
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "tfdistill.cli", "distill", "--output", str(out), "--set", "distill.epoch=3"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2 and "Did you mean 'epochs'?" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_missing_dataset_is_refused_before_any_work(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(FileNotFoundError, match="dataset-fashion-mnist"):
+        runs.run_distillation(config.resolve(None, TINY + [f"data.data_dir={tmp_path}"]), str(out), verbose=0)
+    assert not out.exists()
+
+
+def test_missing_teacher_points_to_train_teacher(tmp_path):
+    with pytest.raises(config.ConfigError, match="tfdistill train-teacher"):
+        runs.run_distillation(config.resolve(None, [f"teacher.path={tmp_path}/none"]), str(tmp_path / "r"), verbose=0)

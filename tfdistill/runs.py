@@ -1,0 +1,275 @@
+"""A distillation run described by a config, written to its own folder.
+
+    RUN_DIR/
+      config.json            the resolved config: `tfdistill distill --config RUN_DIR/config.json` repeats it
+      run.json               status ("running" / "finished"), timings and results
+      metrics/NAME.csv       loss terms and accuracies per epoch (scratch, distilled)
+      tensorboard/NAME/      TensorBoard logs
+      checkpoints/           backups while training (resume after a crash), final .keras students
+      export/                the distilled student: SavedModel (NAME/VERSION) and verified .tflite files
+      report.md, plots/      the report and its PNG plots
+"""
+
+import json
+import os
+import csv
+import shutil
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfdistill import config as config_module
+from tfdistill import losses, offline, reports
+from tfdistill.callbacks import BackupAndRestore
+from tfdistill.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
+from tfdistill.data.pipelines import to_float_images
+from tfdistill.demo import cosine_adam, keras_file_size
+from tfdistill.distiller import Distiller
+from tfdistill.export.saved_model import KERAS_COPY, export_saved_model, latest_version_dir
+from tfdistill.export.tflite import export_tflite
+from tfdistill.models.fashion_mnist import build_student
+
+RUN_FILE = "run.json"
+
+
+def check_output_dir(run_dir, config, overwrite=False):
+    """Refuses a folder that holds a finished run (or anything but a run) unless `overwrite`.
+
+    An unfinished run of the same config is resumed: finished students are
+    reloaded, an interrupted one continues from its last backup.
+    """
+    if not os.path.exists(run_dir):
+        return
+    status_path = os.path.join(run_dir, RUN_FILE)
+    if overwrite:
+        if not os.path.exists(status_path) and os.listdir(run_dir):
+            raise config_module.ConfigError(
+                f"Output folder {run_dir!r} is not empty and holds no tfdistill run; "
+                "refusing to delete it even with --overwrite. Choose another folder."
+            )
+        shutil.rmtree(run_dir)
+        return
+    if not os.listdir(run_dir):
+        return
+    if not os.path.exists(status_path):
+        raise config_module.ConfigError(
+            f"Output folder {run_dir!r} is not empty and holds no tfdistill run. Choose another folder."
+        )
+    with open(status_path) as f:
+        status = json.load(f).get("status")
+    if status == "finished":
+        raise config_module.ConfigError(
+            f"Output folder {run_dir!r} already holds a finished run. Choose another folder, "
+            "or pass --overwrite to replace it."
+        )
+    config_path = os.path.join(run_dir, "config.json")
+    if os.path.exists(config_path):
+        with open(config_path) as f:
+            if json.load(f) != config:
+                raise config_module.ConfigError(
+                    f"Output folder {run_dir!r} holds an unfinished run of a different config; "
+                    "it can only be resumed with the same config (its config.json). Choose another "
+                    "folder, or pass --overwrite to replace it."
+                )
+
+
+def _write_json(path, data):
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(temporary, path)
+
+
+def load_teacher(path):
+    """The teacher from a `.keras` file or a `saved_models/NAME` folder (its latest version)."""
+    if path.endswith(".keras") and os.path.isfile(path):
+        return keras.models.load_model(path)
+    latest = latest_version_dir(path) if os.path.isdir(path) else None
+    if latest and os.path.isfile(os.path.join(latest, KERAS_COPY)):
+        return keras.models.load_model(os.path.join(latest, KERAS_COPY))
+    raise config_module.ConfigError(
+        f"Invalid value for `teacher.path`: no .keras file or exported model found at {path!r}. "
+        "Train one with `tfdistill train-teacher`, or point to a .keras file."
+    )
+
+
+def keras_latency_ms(model, x, repeats=200):
+    """Median time of one compiled batch-1 forward pass, in milliseconds."""
+    forward = tf.function(lambda batch: model(batch, training=False))
+    forward(x[:1])
+    times = []
+    for index in range(repeats):
+        start = time.perf_counter()
+        forward(x[index % len(x)][None]).numpy()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000)
+
+
+def _split(config):
+    (x, y), (x_test, y_test) = load_fashion_mnist(config["data"]["data_dir"])
+    if config["data"]["train_subset"]:
+        x, y = x[: config["data"]["train_subset"]], y[: config["data"]["train_subset"]]
+    order = np.random.default_rng(config["data"]["seed"]).permutation(len(x))
+    val_size = config["data"]["validation_size"]
+    train_idx, val_idx = order[: len(x) - val_size], order[len(x) - val_size :]
+    return (x[train_idx], y[train_idx]), (x[val_idx], y[val_idx]), (x_test, y_test)
+
+
+def _read_history(path):
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float(row[key]) for row in rows] for key in rows[0] if key != "epoch"}
+
+
+def _train_student(name, teacher, train, validation, initial, config, run_dir, soft, verbose):
+    settings = config["distill"]
+    saved = os.path.join(run_dir, "checkpoints", f"student_{name}.keras")
+    if os.path.exists(saved):  # finished before the run was interrupted
+        print(f"Reusing {saved} from the interrupted run")
+        return keras.models.load_model(saved), _read_history(os.path.join(run_dir, "metrics", f"{name}.csv"))
+    keras.utils.set_random_seed(settings["seed"])
+    student = build_student(width=config["student"]["width"], name=f"student_{name}")
+    student.set_weights(initial)
+    soft_loss = losses.get(settings["soft_loss"])
+    if hasattr(soft_loss, "temperature"):
+        soft_loss.temperature = float(settings["temperature"])
+    distiller = Distiller(teacher, student)
+    distiller.compile(
+        optimizer=cosine_adam(settings["learning_rate"], settings["epochs"] * len(train)),
+        soft_loss=soft_loss,
+        hard_weight=settings["hard_weight"] if soft else 1.0,
+        soft_weight=settings["soft_weight"] if soft else 0.0,
+        metrics=["accuracy"],
+    )
+    os.makedirs(os.path.join(run_dir, "metrics"), exist_ok=True)
+    callbacks = [
+        keras.callbacks.CSVLogger(os.path.join(run_dir, "metrics", f"{name}.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard", name)),
+        BackupAndRestore(os.path.join(run_dir, "checkpoints", f"backup_{name}")),
+    ]
+    distiller.fit(
+        train, epochs=settings["epochs"], validation_data=validation, callbacks=callbacks, verbose=verbose
+    )
+    student.save(saved)
+    return student, _read_history(os.path.join(run_dir, "metrics", f"{name}.csv"))
+
+
+def run_distillation(config, run_dir, overwrite=False, verbose=1):
+    """Runs a resolved config into `run_dir` and returns the results dict.
+
+    Teacher outputs are cached for `distill.views` augmented views; the
+    scratch student (same initial weights, data and views, soft weight 0) and
+    the distilled student train with validation on a held-out split; both are
+    tested on the test set; the distilled student is exported and verified;
+    a report with plots is written.
+
+    Args:
+        config: from `tfdistill.config.resolve`.
+        run_dir: the run's folder (see the module's docstring).
+        overwrite: replace a finished run in `run_dir`.
+        verbose: 1 for progress bars, 2 for a line per epoch, 0 for silence.
+
+    Returns:
+        A dict: `rows` (name, parameters, bytes, accuracy, latency_ms), `tflite`
+        (verification reports as dicts), `histories` and `seconds`.
+    """
+    check_output_dir(run_dir, config, overwrite)
+    teacher = load_teacher(config["teacher"]["path"])
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = _split(config)  # raises if data is missing
+    os.makedirs(run_dir, exist_ok=True)
+    start = time.time()
+    _write_json(os.path.join(run_dir, "config.json"), config)
+    _write_json(os.path.join(run_dir, RUN_FILE), {"status": "running", "started": time.ctime()})
+
+    settings = config["distill"]
+    print(f"Caching the teacher's logits for {len(x_train):,} images x {settings['views']} views")
+    logits = offline.compute_teacher_logits(teacher, x_train, views=settings["views"], seed=settings["seed"], verbose=verbose)
+    train = offline.offline_dataset(x_train, y_train, logits, batch_size=settings["batch_size"], seed=settings["seed"], view_seed=settings["seed"])
+    x_val, x_test = to_float_images(x_val), to_float_images(x_test)
+    validation = (x_val, y_val) if len(x_val) else None
+    keras.utils.set_random_seed(settings["seed"])
+    initial = build_student(width=config["student"]["width"]).get_weights()
+
+    students, histories = {}, {}
+    names = (["scratch"] if settings["train_scratch"] else []) + ["distilled"]
+    for name in names:
+        print(f"Training the {name} student: {settings['epochs']} epochs")
+        students[name], histories[name] = _train_student(
+            name, teacher, train, validation, initial, config, run_dir, soft=name == "distilled", verbose=verbose
+        )
+
+    rows = []
+    predictions = {}
+    for name, model in [("teacher", teacher)] + [(f"student {n}", students[n]) for n in names]:
+        logits_test = model.predict(x_test, batch_size=1024, verbose=0)
+        predictions[name] = logits_test.argmax(-1)
+        rows.append({
+            "name": name,
+            "parameters": model.count_params(),
+            "bytes": keras_file_size(model),
+            "accuracy": float(np.mean(predictions[name] == y_test)),
+            "latency_ms": keras_latency_ms(model, x_test),
+        })
+
+    tflite_reports = []
+    export_dir = os.path.join(run_dir, "export")
+    if config["export"]["saved_model"]:
+        path = export_saved_model(students["distilled"], os.path.join(export_dir, "student"),
+                                  raw_shape=(None, 28, 28), class_names=CLASS_NAMES)
+        print(f"SavedModel written to {path}")
+    calibration = to_float_images(x_train[np.random.default_rng(settings["seed"]).permutation(len(x_train))[: config["export"]["calibration_examples"]]])
+    for quantization in config["export"]["tflite"]:
+        print(f"TFLite {quantization}: converting and verifying on the test set")
+        report = export_tflite(
+            students["distilled"], os.path.join(export_dir, f"student_{quantization}.tflite"), x_test, y_test,
+            quantization, representative_data=calibration, min_agreement=config["export"]["min_agreement"],
+            num_calibration=config["export"]["calibration_examples"], verbose=int(verbose == 1),
+        )
+        print(f"  {report}")
+        tflite_reports.append(report)
+        rows.append({
+            "name": f"student TFLite {quantization}", "parameters": students["distilled"].count_params(),
+            "bytes": report.file_bytes, "accuracy": report.accuracy, "latency_ms": report.median_latency_ms,
+        })
+
+    _write_report(run_dir, config, rows, tflite_reports, histories, teacher, x_val, y_val, y_test, predictions)
+    results = {
+        "rows": rows,
+        "tflite": [vars(r) for r in tflite_reports],
+        "histories": histories,
+        "seconds": time.time() - start,
+    }
+    _write_json(os.path.join(run_dir, RUN_FILE), {"status": "finished", "finished": time.ctime(), **results})
+    print(f"Run written to {run_dir} in {results['seconds']:.0f} s; report: {os.path.join(run_dir, 'report.md')}")
+    return results
+
+
+def _write_report(run_dir, config, rows, tflite_reports, histories, teacher, x_val, y_val, y_test, predictions):
+    plots_dir = os.path.join(run_dir, "plots")
+    os.makedirs(plots_dir, exist_ok=True)
+    plots = {}
+    if len(x_val):
+        teacher_val = float(np.mean(teacher.predict(x_val, batch_size=1024, verbose=0).argmax(-1) == y_val))
+        reports.plot_learning_curves(histories, os.path.join(plots_dir, "learning_curves.png"), teacher_val)
+        plots["Learning curves (validation split)"] = "plots/learning_curves.png"
+    reports.plot_tradeoff(rows, os.path.join(plots_dir, "accuracy_vs_size.png"), "bytes", "file size (bytes, log)",
+                          "Test accuracy against file size")
+    plots["Accuracy against size"] = "plots/accuracy_vs_size.png"
+    reports.plot_tradeoff(rows, os.path.join(plots_dir, "accuracy_vs_latency.png"), "latency_ms",
+                          "median latency per image, batch 1 (ms, log)", "Test accuracy against latency")
+    plots["Accuracy against latency"] = "plots/accuracy_vs_latency.png"
+    matrix = reports.confusion_matrix(y_test, predictions["student distilled"], len(CLASS_NAMES))
+    reports.plot_confusion_matrix(matrix, CLASS_NAMES, os.path.join(plots_dir, "confusion_matrix.png"),
+                                  "Distilled student, Fashion-MNIST test set")
+    plots["Confusion matrix of the distilled student"] = "plots/confusion_matrix.png"
+    by_name = {row["name"]: row for row in rows}
+    notes = []
+    if "student scratch" in by_name:
+        gain = by_name["student distilled"]["accuracy"] - by_name["student scratch"]["accuracy"]
+        notes.append(f"Distillation: {gain * 100:+.2f} points of test accuracy over the same student trained alone "
+                     "(same initial weights, data order, views and epochs).")
+    notes.append("Latency: Keras models as one compiled forward pass (tf.function); TFLite models in the "
+                 "interpreter, 1 thread.")
+    reports.write_report(os.path.join(run_dir, "report.md"), "tfdistill run", config, rows, tflite_reports, plots, notes)
