@@ -189,21 +189,20 @@ class Distiller(keras.Model):
 
     def _build_feature_models(self):
         pairs = self.feature_pairs
-        # Kept out of Keras's tracking (a tuple of a plain list): they share the
-        # teacher's and student's layers, which are tracked already.
-        self._feature_models = (
-            [
-                features_module.with_features(self.teacher, [p.teacher_layer for p in pairs], "teacher"),
-                features_module.with_features(self.student, [p.student_layer for p in pairs], "student"),
-            ],
+        # Functional views of the same layers: they add no variables of their own.
+        self._teacher_with_features = features_module.with_features(
+            self.teacher, [p.teacher_layer for p in pairs], "teacher"
         )
-        teacher_outputs = self._feature_models[0][0].outputs[1:]
-        student_outputs = self._feature_models[0][1].outputs[1:]
-        adapters = []
-        for index, (pair, t, s) in enumerate(zip(pairs, teacher_outputs, student_outputs)):
-            adapters.append(features_module.make_adapter(pair, t.shape, s.shape, index))
-        self.adapters = [a for a in adapters if a is not None]
-        self._adapter_of_pair = adapters
+        self._student_with_features = features_module.with_features(
+            self.student, [p.student_layer for p in pairs], "student"
+        )
+        self._adapter_of_pair = [
+            features_module.make_adapter(pair, t.shape, s.shape, index)
+            for index, (pair, t, s) in enumerate(
+                zip(pairs, self._teacher_with_features.outputs[1:], self._student_with_features.outputs[1:])
+            )
+        ]
+        self.adapters = [a for a in self._adapter_of_pair if a is not None]
 
     # ----------------------------------------------------------------- compile
     def compile(
@@ -322,7 +321,7 @@ class Distiller(keras.Model):
                 )
             return tf.cast(cached, "float32"), []
         if self.feature_pairs:
-            logits, *features = self._feature_models[0][0](teacher_x, training=False)
+            logits, *features = self._teacher_with_features(teacher_x, training=False)
             features = [tf.stop_gradient(f) for f in features]
         else:
             logits, features = self.teacher(teacher_x, training=False), []
@@ -331,7 +330,7 @@ class Distiller(keras.Model):
     def student_outputs(self, student_x, training):
         """`(logits, features)` of the student, from one forward pass."""
         if self.feature_pairs:
-            logits, *features = self._feature_models[0][1](student_x, training=training)
+            logits, *features = self._student_with_features(student_x, training=training)
             return logits, features
         return self.student(student_x, training=training), []
 
