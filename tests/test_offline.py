@@ -149,3 +149,71 @@ def test_nan_teacher_logits_stop_training_naming_the_term_and_step_before_the_up
     for a, b in zip(after_error, student.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6)
         assert np.all(np.isfinite(a))
+
+
+# ------------------------------------------------------------- top-k caches
+def test_top_k_cache_keeps_the_largest_logits_and_pairs_survive_shuffling(images):
+    x, y = images
+    teacher = image_teacher()
+    full = offline.compute_teacher_logits(teacher, x, views=2, dtype="float32", verbose=0)
+    top = offline.compute_teacher_logits(teacher, x, views=2, dtype="float32", verbose=0, top_k=2, temperature=2.0)
+    assert top.values.shape == (2, 40, 3) and top.classes.shape == (2, 40, 2) and top.temperature == 2.0
+    np.testing.assert_allclose(top.values[..., :2], -np.sort(-full, axis=-1)[..., :2], rtol=1e-5)
+    np.testing.assert_array_equal(np.take_along_axis(full, top.classes, -1), top.values[..., :2])
+    for batch_x, _ in offline.offline_dataset(x, y, top, batch_size=8, seed=3):
+        recomputed = teacher(batch_x["x"], training=False).numpy()
+        np.testing.assert_array_equal(batch_x["teacher_classes"].numpy(), np.argsort(-recomputed, -1)[:, :2])
+        np.testing.assert_allclose(batch_x["teacher_temperature"].numpy(), 2.0)
+
+
+def test_top_k_with_every_class_trains_exactly_like_the_full_cache(images):
+    x, y = images
+    teacher = image_teacher()
+    full = offline.compute_teacher_logits(teacher, x, dtype="float32", verbose=0)
+    top = offline.compute_teacher_logits(teacher, x, dtype="float32", verbose=0, top_k=4, temperature=4.0)
+    histories = []
+    for cache in (full, top):
+        keras.utils.set_random_seed(0)
+        distiller = tfdistill.Distiller(teacher, image_student())
+        distiller.compile(keras.optimizers.SGD(0.1), soft_loss=tfdistill.losses.KnowledgeDistillation(4.0))
+        histories.append(distiller.fit(offline.offline_dataset(x, y, cache, batch_size=8), epochs=2, verbose=0).history)
+    np.testing.assert_allclose(histories[0]["soft_loss"], histories[1]["soft_loss"], rtol=1e-5)
+    np.testing.assert_allclose(histories[0]["loss"], histories[1]["loss"], rtol=1e-5)
+
+
+def test_top_k_cache_refuses_other_losses_and_another_temperature_before_any_update(images):
+    x, y = images
+    teacher, student = image_teacher(), image_student()
+    top = offline.compute_teacher_logits(teacher, x, verbose=0, top_k=2, temperature=4.0)
+    distiller = tfdistill.Distiller(teacher, student)
+    distiller.compile("sgd", soft_loss="dkd")
+    with pytest.raises(ValueError, match="top-k logits"):
+        distiller.fit(offline.offline_dataset(x, y, top), verbose=0)
+    distiller.compile(keras.optimizers.SGD(0.1), soft_loss=tfdistill.losses.KnowledgeDistillation(2.0))
+    initial = student.get_weights()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="temperature=2.0"):
+        distiller.fit(offline.offline_dataset(x, y, top), verbose=0)
+    for before, after in zip(initial, student.get_weights()):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_top_k_needs_a_temperature_and_a_valid_k(images):
+    x, _ = images
+    with pytest.raises(ValueError, match="temperature=None"):
+        offline.compute_teacher_logits(image_teacher(), x, top_k=2)
+    with pytest.raises(ValueError, match="top_k=5"):
+        offline.compute_teacher_logits(image_teacher(), x, top_k=5, temperature=1.0)
+
+
+def test_top_k_disk_cache_is_reused_and_keyed_by_k_and_temperature(images, tmp_path):
+    x, _ = images
+    teacher = image_teacher()
+    first = offline.cached_teacher_logits(teacher, x, cache_dir=str(tmp_path), verbose=0, top_k=2, temperature=4.0)
+    again = offline.cached_teacher_logits(teacher, x, cache_dir=str(tmp_path), verbose=0, top_k=2, temperature=4.0)
+    assert isinstance(again, offline.TopKLogits) and again.temperature == 4.0
+    np.testing.assert_array_equal(first.values, again.values)
+    np.testing.assert_array_equal(first.classes, again.classes)
+    assert len(list(tmp_path.iterdir())) == 2  # values and classes
+    offline.cached_teacher_logits(teacher, x, cache_dir=str(tmp_path), verbose=0, top_k=2, temperature=1.0)
+    offline.cached_teacher_logits(teacher, x, cache_dir=str(tmp_path), verbose=0, top_k=3, temperature=1.0)
+    assert len(list(tmp_path.iterdir())) == 6

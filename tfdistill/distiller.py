@@ -13,6 +13,9 @@ from tfdistill.errors import NonFiniteLossError
 
 _HARD_LOSS_NAMES = ("sparse_categorical_crossentropy", "scce")
 TEACHER_LOGITS_KEY = "teacher_logits"
+# With a top-k cache (`tfdistill.offline.TopKLogits`) the batch also carries:
+TEACHER_CLASSES_KEY = "teacher_classes"
+TEACHER_TEMPERATURE_KEY = "teacher_temperature"
 _NON_FINITE_MARKER = "tfdistill: non-finite loss at optimizer step"
 
 
@@ -286,6 +289,12 @@ class Distiller(keras.Model):
         if isinstance(x, dict) and TEACHER_LOGITS_KEY in x:
             x = dict(x)
             cached = x.pop(TEACHER_LOGITS_KEY)
+            if TEACHER_CLASSES_KEY in x:
+                cached = {
+                    "values": cached,
+                    "classes": x.pop(TEACHER_CLASSES_KEY),
+                    "temperature": x.pop(TEACHER_TEMPERATURE_KEY),
+                }
             if set(x) == {"x"}:
                 x = x["x"]
         if self.views:
@@ -319,6 +328,8 @@ class Distiller(keras.Model):
                     "logits only. Train on the images without cached logits (the "
                     "teacher then runs online)."
                 )
+            if isinstance(cached, dict):  # Top-k cache: the soft loss reads it as it is.
+                return {**cached, "values": tf.cast(cached["values"], "float32")}, []
             return tf.cast(cached, "float32"), []
         if self.feature_pairs:
             logits, *features = self._teacher_with_features(teacher_x, training=False)
@@ -363,6 +374,8 @@ class Distiller(keras.Model):
         student_logits = tf.cast(student_logits, "float32")
         hard_weight, soft_weight = self.current_weights()
         hard = self.hard_loss(y, student_logits, sample_weight=sample_weight)
+        if isinstance(teacher_logits, dict):
+            teacher_logits = self._top_k_teacher(teacher_logits)
         soft = self.soft_loss(teacher_logits, student_logits, sample_weight=sample_weight, labels=y)
         total = hard_weight * hard + soft_weight * soft
         terms = {"hard_loss": hard, "soft_loss": soft}
@@ -376,6 +389,38 @@ class Distiller(keras.Model):
                 tf.add_n([tf.cast(r, "float32") for r in regularization])
             )
         return total, terms
+
+    def _top_k_teacher(self, cached):
+        """Checks that the soft loss can read a top-k cache at its temperature."""
+        self._check_top_k_loss()
+        temperature = self.soft_loss.temperature
+        check = tf.debugging.assert_near(
+            cached["temperature"],
+            tf.fill(tf.shape(cached["temperature"]), tf.constant(temperature, tf.float32)),
+            message=(
+                f"Invalid data: the top-k teacher cache was computed for another "
+                f"temperature than the soft loss's T={temperature}; compute it with "
+                f"`temperature={temperature}`."
+            ),
+        )
+        with tf.control_dependencies([check]):
+            return {"values": tf.identity(cached["values"]), "classes": cached["classes"]}
+
+    def _check_top_k_loss(self):
+        if not getattr(self.soft_loss, "supports_top_k", False):
+            raise ValueError(
+                "Invalid value for argument `soft_loss`: the data carries the teacher "
+                "as cached top-k logits, which only the KD loss (`'kd'`, "
+                "`KnowledgeDistillation`) reads exactly. Cache every logit "
+                "(`top_k=None`) to use "
+                f"{type(self.soft_loss).__name__}."
+            )
+        if getattr(self.soft_loss, "standardize", False):
+            raise ValueError(
+                "Invalid value for argument `soft_loss`: logit standardization needs "
+                "every logit, but the data carries the teacher's top-k logits only. "
+                "Cache every logit (`top_k=None`)."
+            )
 
     def compute_feature_loss(self, teacher_features, student_features, sample_weight=None):
         """The weighted sum of the feature pairs' losses (adapters applied)."""
@@ -535,7 +580,11 @@ class Distiller(keras.Model):
                 f"it with `keras.Input` matching the data. Error: {error}"
             ) from error
         self.built = True
-        validation.check_output_shapes(teacher_out, student_out)
+        if isinstance(teacher_out, dict):
+            self._check_top_k_loss()
+            validation.check_top_k_shapes(teacher_out["values"], teacher_out["classes"], student_out)
+        else:
+            validation.check_output_shapes(teacher_out, student_out)
         self._num_classes = int(student_out.shape[-1])
 
     def _assert_valid_labels(self, y, student_logits):

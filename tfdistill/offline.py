@@ -10,13 +10,32 @@ per example: view `v` of example `i` is a deterministic function of
 
 import hashlib
 import os
+from typing import NamedTuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tfdistill.data.pipelines import AUTOTUNE, augment_image, to_float_images
-from tfdistill.distiller import TEACHER_LOGITS_KEY
+from tfdistill.distiller import TEACHER_CLASSES_KEY, TEACHER_LOGITS_KEY, TEACHER_TEMPERATURE_KEY
+from tfdistill.losses.base import check_temperature
+from tfdistill.losses.logits import top_k_logits
+
+
+class TopKLogits(NamedTuple):
+    """A teacher cached as its top-k logits (see `tfdistill.losses.top_k_kd`).
+
+    Attributes:
+        values: shape `(views, n, k + 1)`: the k largest logits of each
+            example, then its remainder logit at `temperature`.
+        classes: int32, shape `(views, n, k)`: the kept classes.
+        temperature: the KD temperature the remainder logits were computed at;
+            the KD loss trained on them must use the same one.
+    """
+
+    values: np.ndarray
+    classes: np.ndarray
+    temperature: float
 
 
 def _view_seed(seed, index, view):
@@ -32,7 +51,9 @@ def _view_image(image, index, view, seed):
     return tf.cond(tf.equal(view, 0), lambda: image, lambda: augmented)
 
 
-def compute_teacher_logits(teacher, x, views=1, seed=0, batch_size=1024, dtype="float16", verbose=1):
+def compute_teacher_logits(
+    teacher, x, views=1, seed=0, batch_size=1024, dtype="float16", verbose=1, top_k=None, temperature=None
+):
     """Runs the teacher once over `x` (and its augmented views) in inference mode.
 
     Args:
@@ -46,12 +67,19 @@ def compute_teacher_logits(teacher, x, views=1, seed=0, batch_size=1024, dtype="
         dtype: storage dtype of the logits, `"float16"` (default) or
             `"float32"`.
         verbose: 1 shows a progress bar.
+        top_k: keep only the `k` largest logits of each example and one
+            remainder logit (for many classes: ImageNet's 1000, a
+            vocabulary); `None` keeps every logit.
+        temperature: with `top_k`, the temperature of the KD loss the cache
+            will train with (the remainder logit depends on it).
 
     Returns:
-        A numpy array of shape `(views, n, num_classes)`.
+        A numpy array of shape `(views, n, num_classes)`, or a `TopKLogits`
+        with `top_k`.
 
     Example:
         >>> logits = compute_teacher_logits(teacher, x_train, views=4)  # doctest: +SKIP
+        >>> top_10 = compute_teacher_logits(teacher, x_train, top_k=10, temperature=4.0)  # doctest: +SKIP
     """
     x = to_float_images(x)
     if not isinstance(views, int) or views < 1:
@@ -59,8 +87,24 @@ def compute_teacher_logits(teacher, x, views=1, seed=0, batch_size=1024, dtype="
             "Invalid value for argument `views`. Expected an int >= 1. "
             f"Received: views={views!r}"
         )
+    num_classes = int(teacher.outputs[0].shape[-1]) if getattr(teacher, "outputs", None) else None
+    if top_k is not None:
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= (num_classes or top_k):
+            raise ValueError(
+                "Invalid value for argument `top_k`. Expected an int in [1, "
+                f"{num_classes}] (the teacher's number of classes) or None. Received: top_k={top_k!r}"
+            )
+        if temperature is None:
+            raise ValueError(
+                "Invalid value for argument `temperature`: `top_k` needs the "
+                "temperature of the KD loss the cache will train with, because "
+                "the remainder logit depends on it. Received: temperature=None"
+            )
+        temperature = check_temperature(temperature)
     n = len(x)
     outputs = []
+    if top_k is not None:
+        compress = tf.function(lambda images: top_k_logits(teacher(images, training=False), top_k, temperature))
     for view in range(views):
         ds = tf.data.Dataset.from_tensor_slices((x, tf.range(n, dtype=tf.int64)))
         ds = ds.map(
@@ -71,14 +115,29 @@ def compute_teacher_logits(teacher, x, views=1, seed=0, batch_size=1024, dtype="
         ds = ds.batch(batch_size).prefetch(AUTOTUNE)
         if verbose:
             print(f"Teacher logits, view {view + 1}/{views}:")
-        logits = teacher.predict(ds, verbose=verbose)
-        outputs.append(logits.astype(dtype))
+        if top_k is None:
+            outputs.append(teacher.predict(ds, verbose=verbose).astype(dtype))
+            continue
+        # Batch by batch: the full logits of a large dataset never sit in memory.
+        progress = keras.utils.Progbar(len(ds)) if verbose else None
+        values, classes = [], []
+        for images in ds:
+            batch_values, batch_classes = compress(images)
+            values.append(batch_values.numpy().astype(dtype))
+            classes.append(batch_classes.numpy())
+            if progress:
+                progress.add(1)
+        outputs.append((np.concatenate(values), np.concatenate(classes)))
+    if top_k is not None:
+        return TopKLogits(np.stack([v for v, _ in outputs]), np.stack([c for _, c in outputs]), temperature)
     return np.stack(outputs)
 
 
-def cache_key(teacher, x, views, seed, dtype):
+def cache_key(teacher, x, views, seed, dtype, top_k=None, temperature=None):
     """A hash of the teacher's weights, the data (values and order) and settings."""
     digest = hashlib.sha256()
+    if top_k is not None:
+        digest.update(f"top_k={top_k},temperature={float(temperature)}".encode())
     for weight in teacher.weights:
         digest.update(weight.path.encode())
         digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
@@ -101,22 +160,32 @@ def cached_teacher_logits(teacher, x, views=1, seed=0, cache_dir=None, dtype="fl
         **kwargs: passed to `compute_teacher_logits`.
 
     Returns:
-        A numpy array of shape `(views, n, num_classes)` (memory-mapped when it
-        was read from disk).
+        As `compute_teacher_logits` (arrays memory-mapped when read from disk).
     """
     if cache_dir is None:
         return compute_teacher_logits(teacher, x, views, seed, dtype=dtype, verbose=verbose, **kwargs)
-    path = os.path.join(cache_dir, f"teacher_logits_{cache_key(teacher, x, views, seed, dtype)}.npy")
-    if os.path.exists(path):
+    top_k, temperature = kwargs.get("top_k"), kwargs.get("temperature")
+    key = cache_key(teacher, x, views, seed, dtype, top_k, temperature)
+    names = ("logits",) if top_k is None else ("classes", "values")  # The values are written last.
+    paths = {name: os.path.join(cache_dir, f"teacher_{name}_{key}.npy") for name in names}
+
+    def result(arrays):
+        if top_k is None:
+            return arrays["logits"]
+        return TopKLogits(arrays["values"], arrays["classes"], float(temperature))
+
+    if os.path.exists(paths[names[-1]]):
         if verbose:
-            print(f"Teacher logits: reusing {path}")
-        return np.load(path, mmap_mode="r")
-    logits = compute_teacher_logits(teacher, x, views, seed, dtype=dtype, verbose=verbose, **kwargs)
+            print(f"Teacher logits: reusing {paths[names[-1]]}")
+        return result({name: np.load(path, mmap_mode="r") for name, path in paths.items()})
+    computed = compute_teacher_logits(teacher, x, views, seed, dtype=dtype, verbose=verbose, **kwargs)
+    arrays = {"logits": computed} if top_k is None else {"values": computed.values, "classes": computed.classes}
     os.makedirs(cache_dir, exist_ok=True)
-    temporary = f"{path}.{os.getpid()}.tmp.npy"
-    np.save(temporary, logits)
-    os.replace(temporary, path)  # Atomic: a crash never leaves a half-written cache.
-    return logits
+    for name in names:
+        temporary = f"{paths[name]}.{os.getpid()}.tmp.npy"
+        np.save(temporary, arrays[name])
+        os.replace(temporary, paths[name])  # Atomic: a crash never leaves a half-written cache.
+    return computed
 
 
 def offline_dataset(x, y, teacher_logits, batch_size=128, shuffle=True, seed=0, view_seed=0):
@@ -124,12 +193,15 @@ def offline_dataset(x, y, teacher_logits, batch_size=128, shuffle=True, seed=0, 
 
     Each example stays paired with its own teacher output through shuffling.
     With several views, every epoch draws one view per example at random
-    (reproducibly from `seed`) and rebuilds that view's image.
+    (reproducibly from `seed`) and rebuilds that view's image. A `TopKLogits`
+    cache adds the keys `"teacher_classes"` and `"teacher_temperature"`; the
+    `Distiller` then computes KD on the kept classes and the remainder.
 
     Args:
         x: images, as given to `compute_teacher_logits`.
         y: labels, shape `(n,)`.
-        teacher_logits: shape `(views, n, num_classes)` or `(n, num_classes)`.
+        teacher_logits: shape `(views, n, num_classes)` or `(n, num_classes)`,
+            or a `TopKLogits`.
         batch_size: examples per batch.
         shuffle: reshuffle every epoch.
         seed: seed of the order and of the view drawn per example.
@@ -144,39 +216,56 @@ def offline_dataset(x, y, teacher_logits, batch_size=128, shuffle=True, seed=0, 
         >>> distiller.fit(train, epochs=30)  # doctest: +SKIP
     """
     x = to_float_images(x)
-    teacher_logits = np.asarray(teacher_logits)
-    if teacher_logits.ndim == 2:
-        teacher_logits = teacher_logits[None]
-    views, n = teacher_logits.shape[:2]
+    if isinstance(teacher_logits, TopKLogits):
+        cached = {TEACHER_LOGITS_KEY: teacher_logits.values, TEACHER_CLASSES_KEY: teacher_logits.classes}
+        temperature = teacher_logits.temperature
+    else:
+        cached, temperature = {TEACHER_LOGITS_KEY: teacher_logits}, None
+    cached = {key: np.asarray(value) for key, value in cached.items()}
+    if cached[TEACHER_LOGITS_KEY].ndim == 2:
+        cached = {key: value[None] for key, value in cached.items()}
+    views, n = cached[TEACHER_LOGITS_KEY].shape[:2]
     if n != len(x) or len(y) != len(x):
         raise ValueError(
             "Invalid arguments: `x`, `y` and `teacher_logits` must describe the "
             f"same examples. Received: len(x)={len(x)}, len(y)={len(y)}, "
-            f"teacher_logits.shape={teacher_logits.shape}"
+            f"teacher_logits.shape={cached[TEACHER_LOGITS_KEY].shape}"
         )
+
+    def batched(ds):
+        ds = ds.batch(batch_size)
+        if temperature is not None:
+            ds = ds.map(
+                lambda inputs, label: (
+                    {**inputs, TEACHER_TEMPERATURE_KEY: tf.fill([tf.shape(label)[0]], tf.constant(temperature, tf.float32))},
+                    label,
+                )
+            )
+        return ds.prefetch(AUTOTUNE)
+
     if views == 1:
         # No per-example work: the same shuffle as `make_dataset(x, y, seed=seed)`.
-        ds = tf.data.Dataset.from_tensor_slices(({"x": x, TEACHER_LOGITS_KEY: teacher_logits[0]}, np.asarray(y)))
+        ds = tf.data.Dataset.from_tensor_slices(
+            ({"x": x, **{key: value[0] for key, value in cached.items()}}, np.asarray(y))
+        )
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        return ds.batch(batch_size).prefetch(AUTOTUNE)
-    logits_by_example = np.ascontiguousarray(np.swapaxes(teacher_logits, 0, 1))
-    ds = tf.data.Dataset.from_tensor_slices(
-        (x, np.asarray(y), logits_by_example, np.arange(n, dtype=np.int64))
-    )
+        return batched(ds)
+    by_example = {key: np.ascontiguousarray(np.swapaxes(value, 0, 1)) for key, value in cached.items()}
+    ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y), by_example, np.arange(n, dtype=np.int64)))
     if shuffle:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     draws = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
     ds = tf.data.Dataset.zip(ds, draws)
 
     def pick(element, draw):
-        image, label, logits, index = element
+        image, label, outputs, index = element
         view = tf.math.floormod(draw, views)
         image = _view_image(image, index, view, view_seed)
-        return {"x": image, TEACHER_LOGITS_KEY: tf.gather(logits, view)}, label
+        return {"x": image, **{key: tf.gather(value, view) for key, value in outputs.items()}}, label
 
     ds = ds.map(pick, num_parallel_calls=AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size).prefetch(AUTOTUNE)
+    return batched(ds)
 
 
 def cache_size_bytes(num_examples, num_classes, views=1, dtype="float16", top_k=None):

@@ -168,6 +168,18 @@ def check_output_shapes(teacher_output, student_output):
         )
 
 
+def check_top_k_shapes(values, classes, student_output):
+    """A top-k teacher cache: `(batch, k + 1)` values, `(batch, k)` classes, `k <= num_classes`."""
+    num_classes = student_output.shape[-1]
+    k = classes.shape[-1]
+    if len(values.shape) != 2 or len(classes.shape) != 2 or values.shape[-1] != k + 1 or k > num_classes:
+        raise ValueError(
+            "Invalid data: a top-k teacher cache must hold `(batch, k + 1)` values "
+            f"and `(batch, k)` classes with k <= {num_classes} (the student's classes). "
+            f"Received: values shape={tuple(values.shape)}, classes shape={tuple(classes.shape)}"
+        )
+
+
 def check_sample_weight(sample_weight):
     """Sample weights must be finite and >= 0, one per example."""
     if sample_weight is None:

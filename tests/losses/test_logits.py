@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tfdistill import losses
+from tfdistill.losses import KnowledgeDistillation, hinton_kd, top_k_kd, top_k_logits
 
 TEACHER = np.array([[2.0, 1.0, 0.0], [0.0, 0.0, 3.0]], dtype="float32")
 STUDENT = np.array([[0.5, 0.5, 0.0], [1.0, -1.0, 0.0]], dtype="float32")
@@ -110,3 +111,55 @@ def test_logit_standardized_kd_is_kd_on_z_scores():
         losses.hinton_kd(TEACHER * 3.0, STUDENT * 0.5 + 1.0, 2.0, standardize=True), expected, rtol=1e-4
     )
     assert float(losses.get("ls_kd")(TEACHER, STUDENT)) == pytest.approx(np.mean(expected), rel=1e-5)
+
+
+# ------------------------------------------------------------------ top-k KD
+def test_top_k_logits_by_hand():
+    values, classes = top_k_logits([[0.0, 2.0, 1.0, -1.0]], k=2, temperature=2.0)
+    np.testing.assert_array_equal(classes, [[1, 2]])
+    # Remainder logit: T * log(exp(0 / T) + exp(-1 / T)).
+    np.testing.assert_allclose(values, [[2.0, 1.0, 2.0 * np.log(1.0 + np.exp(-0.5))]], rtol=1e-6)
+
+
+def test_top_k_kd_by_hand():
+    # Teacher [3, 1, 0] keeps class 0: bins p = softmax([3, log(e + 1)]);
+    # the zero-logit student puts 1/3 on class 0 and 2/3 on the rest.
+    values, classes = top_k_logits([[3.0, 1.0, 0.0]], k=1, temperature=1.0)
+    p = np.array([np.exp(3.0), np.e + 1.0]) / (np.exp(3.0) + np.e + 1.0)
+    q = np.array([1 / 3, 2 / 3])
+    expected = np.sum(p * np.log(p / q))
+    np.testing.assert_allclose(top_k_kd(values, classes, [[0.0, 0.0, 0.0]], 1.0), [expected], rtol=1e-5)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 4.0])
+def test_top_k_kd_with_every_class_kept_is_hinton_kd_and_smaller_k_never_exceeds_it(temperature):
+    rng = np.random.default_rng(0)
+    teacher, student = rng.normal(0, 3, (16, 10)).astype("float32"), rng.normal(0, 1, (16, 10)).astype("float32")
+    full = np.asarray(hinton_kd(teacher, student, temperature))
+    values, classes = top_k_logits(teacher, k=10, temperature=temperature)
+    np.testing.assert_allclose(top_k_kd(values, classes, student, temperature), full, rtol=1e-5, atol=1e-6)
+    previous = np.zeros(16)
+    for k in (1, 3, 6):  # coarser bins lose information: KL never grows
+        values, classes = top_k_logits(teacher, k=k, temperature=temperature)
+        partial = np.asarray(top_k_kd(values, classes, student, temperature))
+        assert np.all(partial <= full + 1e-5) and np.all(partial >= previous - 1e-5)
+        previous = partial
+
+
+def test_top_k_kd_gradients_are_finite_with_every_class_kept():
+    teacher = tf.constant([[2.0, 0.0, -1.0]])
+    student = tf.Variable([[0.0, 1.0, 0.0]])
+    values, classes = top_k_logits(teacher, k=3, temperature=2.0)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(top_k_kd(values, classes, student, 2.0))
+    gradient = tape.gradient(loss, student)
+    with tf.GradientTape() as tape:
+        full = tf.reduce_sum(hinton_kd(teacher, student, 2.0))
+    np.testing.assert_allclose(gradient, tape.gradient(full, student), rtol=1e-5, atol=1e-6)
+
+
+def test_kd_class_reads_a_top_k_teacher():
+    teacher, student = [[3.0, 1.0, 0.0]], [[0.5, 0.0, 0.0]]
+    values, classes = top_k_logits(teacher, k=2, temperature=4.0)
+    loss = KnowledgeDistillation(4.0)({"values": values, "classes": classes}, student)
+    np.testing.assert_allclose(loss, top_k_kd(values, classes, student, 4.0)[0], rtol=1e-6)

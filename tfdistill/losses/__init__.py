@@ -30,6 +30,8 @@ from tfdistill.losses.logits import (
     hinton_kd,
     softened_probability_mse,
     standardize_logits,
+    top_k_kd,
+    top_k_logits,
 )
 
 # Name -> factory of a soft (logit) loss with its default settings.
@@ -132,4 +134,6 @@ __all__ = [
     "serialize",
     "softened_probability_mse",
     "standardize_logits",
+    "top_k_kd",
+    "top_k_logits",
 ]

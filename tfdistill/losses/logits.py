@@ -84,6 +84,87 @@ def hinton_kd(teacher_logits, student_logits, temperature=4.0, standardize=False
     return (temperature**2) * kl
 
 
+def top_k_kd(teacher_values, teacher_classes, student_logits, temperature=4.0):
+    """Hinton KD against a teacher cached as its top-k logits, per example.
+
+    The teacher is stored as its `k` largest logits, their class ids, and one
+    *remainder logit* `r = T · log Σ_{c ∉ K} exp(t_c / T)`, so that
+    `softmax([t_K, r] / T)` is exactly the teacher's probability of each kept
+    class and the total probability of all the others. The student's
+    distribution is collapsed onto the same `k + 1` bins (its kept classes and
+    the sum over the rest), and the loss is `T² · KL` between the two
+    `(k + 1)`-bin distributions: exact on the kept classes, with the
+    remainder renormalised into one bin. With `k = num_classes` it equals
+    `hinton_kd`; for smaller `k` it is never larger.
+
+    Args:
+        teacher_values: shape `(batch, k + 1)`: the top-k logits, then the
+            remainder logit computed at this `temperature` (see
+            `top_k_logits`).
+        teacher_classes: shape `(batch, k)`, the class ids of the top-k logits.
+        student_logits: shape `(batch, num_classes)`.
+        temperature: softening temperature `T > 0`, the one the remainder
+            logit was computed at.
+
+    Returns:
+        Shape `(batch,)`, non-negative.
+
+    Example:
+        >>> values, classes = top_k_logits([[3.0, 1.0, 0.0]], k=1, temperature=1.0)
+        >>> float(top_k_kd(values, classes, [[0.0, 0.0, 0.0]], temperature=1.0)[0])
+        0.5570...
+
+    Reference:
+        Hinton, Vinyals and Dean, "Distilling the Knowledge in a Neural
+        Network", 2015; the storage follows top-k logit caching for large
+        vocabularies (e.g. Raman et al., "For Distillation, Tokens Are Not All
+        You Need", 2023).
+    """
+    teacher_values = ops.cast(teacher_values, "float32")
+    student_logits = ops.cast(student_logits, "float32")
+    classes = ops.cast(teacher_classes, "int32")
+    num_classes = ops.shape(student_logits)[-1]
+    log_p_teacher = ops.log_softmax(teacher_values / temperature, axis=-1)
+    scaled = student_logits / temperature
+    kept = ops.take_along_axis(scaled, classes, axis=-1)
+    is_kept = ops.max(ops.one_hot(classes, num_classes), axis=1) > 0
+    # A large finite fill, not -inf: with every class kept the remainder's
+    # log-mass is then finite and its gradient zero instead of NaN.
+    rest = ops.logsumexp(ops.where(is_kept, -1e9, scaled), axis=-1, keepdims=True)
+    log_p_student = ops.log_softmax(ops.concatenate([kept, rest], axis=-1), axis=-1)
+    p_teacher = ops.exp(log_p_teacher)
+    present = p_teacher > 0
+    terms = ops.where(present, p_teacher * (ops.where(present, log_p_teacher, 0.0) - log_p_student), 0.0)
+    return (temperature**2) * ops.sum(terms, axis=-1)
+
+
+def top_k_logits(logits, k, temperature=4.0):
+    """Compresses logits to the top-k values, their classes and a remainder logit.
+
+    Args:
+        logits: shape `(batch, num_classes)`.
+        k: classes kept per example, `1 <= k <= num_classes`.
+        temperature: the KD temperature the remainder logit is computed at.
+
+    Returns:
+        `(values, classes)`: `values` of shape `(batch, k + 1)` (the top-k
+        logits, then `T · logsumexp` of the others divided by `T`, `-inf`
+        when there are none) and int32 `classes` of shape `(batch, k)`.
+
+    Example:
+        >>> values, classes = top_k_logits([[0.0, 2.0, 1.0]], k=2, temperature=1.0)
+        >>> [round(float(v), 4) for v in values[0]], [int(c) for c in classes[0]]
+        ([2.0, 1.0, 0.0], [1, 2])
+    """
+    logits = ops.cast(logits, "float32")
+    values, classes = ops.top_k(logits, k)
+    is_kept = ops.max(ops.one_hot(classes, ops.shape(logits)[-1]), axis=1) > 0
+    rest = temperature * ops.logsumexp(
+        ops.where(is_kept, float("-inf"), logits / temperature), axis=-1, keepdims=True
+    )
+    return ops.concatenate([values, rest], axis=-1), ops.cast(classes, "int32")
+
+
 def softened_probability_mse(teacher_logits, student_logits, temperature=4.0, standardize=False):
     """Mean squared error between softened class probabilities, per example.
 
@@ -143,7 +224,11 @@ class KnowledgeDistillation(DistillationLoss):
         self.temperature = check_temperature(temperature)
         self.standardize = bool(standardize)
 
+    supports_top_k = True
+
     def call(self, teacher_logits, student_logits):
+        if isinstance(teacher_logits, dict):  # Cached top-k teacher, see `tfdistill.offline`.
+            return top_k_kd(teacher_logits["values"], teacher_logits["classes"], student_logits, self.temperature)
         return hinton_kd(teacher_logits, student_logits, self.temperature, self.standardize)
 
     def get_config(self):
