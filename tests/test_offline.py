@@ -89,9 +89,14 @@ def test_offline_fit_never_calls_the_teacher_and_matches_online_losses(images):
     distiller.fit(offline.offline_dataset(x, y, logits), epochs=1, verbose=0)
 
 
-def test_cache_size_figures():
+def test_cache_size_figures(images):
+    x, _ = images
+    dense = offline.compute_teacher_logits(image_teacher(), x, views=2, verbose=0)
+    top = offline.compute_teacher_logits(image_teacher(), x, views=2, verbose=0, top_k=2, temperature=4.0)
+    assert dense.nbytes == offline.cache_size_bytes(40, 4, views=2)
+    assert top.values.nbytes + top.classes.nbytes == offline.cache_size_bytes(40, 4, views=2, top_k=2)
     assert offline.cache_size_bytes(1_281_167, 1000) == 1_281_167 * 2000
-    assert offline.cache_size_bytes(1_281_167, 1000, top_k=10) == 1_281_167 * 60
+    assert offline.cache_size_bytes(1_281_167, 1000, top_k=10) == 1_281_167 * 62
 
 
 def test_bad_views():

@@ -271,13 +271,16 @@ def offline_dataset(x, y, teacher_logits, batch_size=128, shuffle=True, seed=0, 
 def cache_size_bytes(num_examples, num_classes, views=1, dtype="float16", top_k=None):
     """Bytes needed to cache teacher outputs.
 
-    With `top_k`, each example keeps `k` values (in `dtype`) and `k` int32
-    class ids instead of all `num_classes` values.
+    With `top_k`, each example keeps `k + 1` values (in `dtype`: the top-k
+    logits and the remainder logit) and `k` int32 class ids instead of all
+    `num_classes` values (see `TopKLogits`).
 
     Example:
         >>> cache_size_bytes(1_281_167, 1000)  # ImageNet, float16
         2562334000
+        >>> cache_size_bytes(1_281_167, 1000, top_k=10)  # 62 bytes per example
+        79432354
     """
     itemsize = np.dtype(dtype).itemsize
-    per_example = num_classes * itemsize if top_k is None else top_k * (itemsize + 4)
+    per_example = num_classes * itemsize if top_k is None else (top_k + 1) * itemsize + top_k * 4
     return num_examples * views * per_example

@@ -1,6 +1,7 @@
 """Data loading: Fashion-MNIST from local files, arrays, TFDS and image folders."""
 
 from tfdistill.data.fashion_mnist import CLASS_NAMES, DEFAULT_DIRECTORY, load_fashion_mnist, read_idx
+from tfdistill.data.mixup import mix_batch, mixup
 from tfdistill.data.pipelines import (
     augment_image,
     load_image_folder,
@@ -17,6 +18,8 @@ __all__ = [
     "load_image_folder",
     "load_tfds",
     "make_dataset",
+    "mix_batch",
+    "mixup",
     "read_idx",
     "to_float_images",
 ]
