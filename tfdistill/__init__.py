@@ -3,7 +3,7 @@
 The public API, in one place.
 """
 
-from tfdistill import callbacks, data, losses, models, schedules
+from tfdistill import callbacks, data, losses, models, offline, schedules
 from tfdistill.distiller import Distiller
 from tfdistill.ensemble import TeacherEnsemble
 from tfdistill.errors import NonFiniteLossError
@@ -24,6 +24,7 @@ __all__ = [
     "data",
     "losses",
     "models",
+    "offline",
     "strip_softmax",
     "__version__",
 ]

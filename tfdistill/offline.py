@@ -6,6 +6,10 @@ inference batches, and joined to the `tf.data` pipeline under the key
 Random augmentation stays possible through a fixed number of augmented *views*
 per example: view `v` of example `i` is a deterministic function of
 `(seed, i, v)`, so the pipeline rebuilds exactly the image the teacher saw.
+For many classes, `top_k=` keeps the k largest logits and one remainder logit
+(`TopKLogits`). Any other deterministic `tf.data` pipeline is cached with
+`cache_dataset`, which refuses (and says why) a pipeline that changes between
+passes, leaving the teacher online.
 """
 
 import hashlib
@@ -20,6 +24,7 @@ from tfdistill.data.pipelines import AUTOTUNE, augment_image, to_float_images
 from tfdistill.distiller import TEACHER_CLASSES_KEY, TEACHER_LOGITS_KEY, TEACHER_TEMPERATURE_KEY
 from tfdistill.losses.base import check_temperature
 from tfdistill.losses.logits import top_k_logits
+from tfdistill.pipeline_cache import cache_dataset, pipeline_randomness  # noqa: F401  (for any tf.data pipeline)
 
 
 class TopKLogits(NamedTuple):
