@@ -134,3 +134,47 @@ def test_features_with_cached_logits_are_refused():
 def test_features_must_be_a_list_of_pairs(value):
     with pytest.raises(ValueError, match="`features`. Expected a list of `tfdistill.FeaturePair`"):
         tfdistill.Distiller(cnn(8, "t"), cnn(4, "s"), features=value)
+
+
+def test_offline_feature_distillation_equals_online_without_calling_the_teacher():
+    from tfdistill.data import make_dataset
+
+    pairs = [
+        tfdistill.FeaturePair("t_relu", "s_relu", "hint", weight=2.0),
+        tfdistill.FeaturePair("t_conv", "s_conv", "attention", weight=50.0),
+    ]
+    x, y = images()
+    teacher = feature_distiller(pairs).teacher
+    logits, maps = offline.compute_teacher_outputs(teacher, x, ["t_relu", "t_conv"], dtype="float32", verbose=0)
+    assert maps["t_relu"].shape == (1, 32, 8, 8, 8)
+    histories = []
+    for data in (make_dataset(x, y, batch_size=8, shuffle=True, seed=2),
+                 offline.offline_dataset(x, y, logits, batch_size=8, seed=2, teacher_features=maps)):
+        distiller = feature_distiller(pairs)
+        distiller.teacher.set_weights(teacher.get_weights())
+        if isinstance(data.element_spec[0], dict):
+            distiller.teacher.call = None  # any teacher call from here on would fail
+        histories.append(distiller.fit(data, epochs=2, verbose=0).history)
+    for key in ("loss", "soft_loss", "feature_loss"):
+        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-5)
+
+
+def test_cached_features_of_augmented_views_stay_paired_with_their_images():
+    x, y = images()
+    teacher = cnn(8, "t")
+    logits, maps = offline.compute_teacher_outputs(teacher, x, ["t_relu"], views=3, dtype="float32", verbose=0)
+    model = tfdistill.features.with_features(teacher, ["t_relu"], "teacher")
+    for batch_x, _ in offline.offline_dataset(x, y, logits, batch_size=8, teacher_features=maps):
+        recomputed_logits, recomputed = model(batch_x["x"], training=False)
+        np.testing.assert_allclose(batch_x["teacher_features"]["t_relu"], recomputed, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(batch_x["teacher_logits"], recomputed_logits, rtol=1e-4, atol=1e-5)
+
+
+def test_cached_features_must_hold_every_pairs_teacher_layer():
+    distiller = feature_distiller([tfdistill.FeaturePair("t_relu", "s_relu")])
+    x, y = images()
+    logits, maps = offline.compute_teacher_outputs(distiller.teacher, x, ["t_conv"], verbose=0)
+    with pytest.raises(ValueError, match="teacher layer 't_relu'.*hold only \\['t_conv'\\]"):
+        distiller.fit(offline.offline_dataset(x, y, logits, teacher_features=maps), verbose=0)
+    with pytest.raises(ValueError, match="`features`. Expected a non-empty list"):
+        offline.compute_teacher_outputs(distiller.teacher, x, "t_relu")

@@ -1,6 +1,7 @@
 """`Distiller`: trains a student against a frozen teacher with `model.fit`."""
 
 import re
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -16,7 +17,23 @@ TEACHER_LOGITS_KEY = "teacher_logits"
 # With a top-k cache (`tfdistill.offline.TopKLogits`) the batch also carries:
 TEACHER_CLASSES_KEY = "teacher_classes"
 TEACHER_TEMPERATURE_KEY = "teacher_temperature"
+# Cached intermediate features: a dict from teacher layer name to features.
+TEACHER_FEATURES_KEY = "teacher_features"
 _NON_FINITE_MARKER = "tfdistill: non-finite loss at optimizer step"
+
+
+class CachedTeacher(NamedTuple):
+    """Cached teacher logits with cached intermediate features (by layer name)."""
+
+    logits: object
+    features: dict
+
+
+def _cached_logits(cached):
+    """Cached logits in float32; a top-k cache (a dict) stays a dict for the soft loss."""
+    if isinstance(cached, dict):
+        return {**cached, "values": tf.cast(cached["values"], "float32")}
+    return tf.cast(cached, "float32")
 
 
 def _unscale_for_distribution(value):
@@ -295,6 +312,8 @@ class Distiller(keras.Model):
                     "classes": x.pop(TEACHER_CLASSES_KEY),
                     "temperature": x.pop(TEACHER_TEMPERATURE_KEY),
                 }
+            if TEACHER_FEATURES_KEY in x:
+                cached = CachedTeacher(cached, x.pop(TEACHER_FEATURES_KEY))
             if set(x) == {"x"}:
                 x = x["x"]
         if self.views:
@@ -320,17 +339,20 @@ class Distiller(keras.Model):
 
     def teacher_outputs(self, teacher_x, cached=None):
         """`(logits, features)` of the teacher (logits from the cache when given), never trained."""
+        if isinstance(cached, CachedTeacher):
+            features = [tf.cast(cached.features[p.teacher_layer], "float32") for p in self.feature_pairs]
+            return _cached_logits(cached.logits), features
         if cached is not None:
             if self.feature_pairs:
                 raise ValueError(
                     "Invalid input: feature distillation needs the teacher's "
                     "intermediate features, but this batch carries cached teacher "
-                    "logits only. Train on the images without cached logits (the "
-                    "teacher then runs online)."
+                    "logits only. Cache the features too "
+                    "(`tfdistill.offline.compute_teacher_outputs` and "
+                    "`offline_dataset(..., teacher_features=...)`), or train on the "
+                    "images without cached logits (the teacher then runs online)."
                 )
-            if isinstance(cached, dict):  # Top-k cache: the soft loss reads it as it is.
-                return {**cached, "values": tf.cast(cached["values"], "float32")}, []
-            return tf.cast(cached, "float32"), []
+            return _cached_logits(cached), []
         if self.feature_pairs:
             logits, *features = self._teacher_with_features(teacher_x, training=False)
             features = [tf.stop_gradient(f) for f in features]
@@ -570,6 +592,9 @@ class Distiller(keras.Model):
 
     def _check_models(self, x):
         student_x, teacher_x, cached = self.split_views(x)
+        if isinstance(cached, CachedTeacher):
+            self._check_cached_features(cached.features)
+            cached = cached.logits
         teacher_out = cached if cached is not None else self.teacher(teacher_x, training=False)
         try:
             student_out = self.student(student_x, training=False)
@@ -586,6 +611,21 @@ class Distiller(keras.Model):
         else:
             validation.check_output_shapes(teacher_out, student_out)
         self._num_classes = int(student_out.shape[-1])
+
+    def _check_cached_features(self, features):
+        for pair, expected in zip(self.feature_pairs, self._teacher_with_features.outputs[1:]):
+            if pair.teacher_layer not in features:
+                raise ValueError(
+                    f"Invalid data: the `FeaturePair` reads the teacher layer {pair.teacher_layer!r}, "
+                    f"but the cached teacher features hold only {sorted(features)}. Cache it with "
+                    "`tfdistill.offline.compute_teacher_outputs(teacher, x, features=[...])`."
+                )
+            received = tuple(features[pair.teacher_layer].shape[1:])
+            if received != tuple(expected.shape[1:]):
+                raise ValueError(
+                    f"Invalid data: cached features of teacher layer {pair.teacher_layer!r} have "
+                    f"shape {received} per example, but the layer outputs {tuple(expected.shape[1:])}."
+                )
 
     def _assert_valid_labels(self, y, student_logits):
         """In-graph check of label values, run before the weights change."""

@@ -21,7 +21,13 @@ import numpy as np
 import tensorflow as tf
 
 from tfdistill.data.pipelines import AUTOTUNE, augment_image, to_float_images
-from tfdistill.distiller import TEACHER_CLASSES_KEY, TEACHER_LOGITS_KEY, TEACHER_TEMPERATURE_KEY
+from tfdistill import features as features_module
+from tfdistill.distiller import (
+    TEACHER_CLASSES_KEY,
+    TEACHER_FEATURES_KEY,
+    TEACHER_LOGITS_KEY,
+    TEACHER_TEMPERATURE_KEY,
+)
 from tfdistill.losses.base import check_temperature
 from tfdistill.losses.logits import top_k_logits
 from tfdistill.pipeline_cache import cache_dataset, pipeline_randomness  # noqa: F401  (for any tf.data pipeline)
@@ -138,6 +144,56 @@ def compute_teacher_logits(
     return np.stack(outputs)
 
 
+def compute_teacher_outputs(teacher, x, features, views=1, seed=0, batch_size=1024, dtype="float16", verbose=1):
+    """The teacher's logits and intermediate features, from one inference pass.
+
+    For offline *feature* distillation (`FeaturePair`): the features of the
+    named teacher layers are cached with the logits, so the `Distiller`
+    never runs the teacher. Features are large (a 14x14x64 map is 25 KB per
+    example in float16); `cache_size_bytes`-style arithmetic applies.
+
+    Args:
+        teacher: a Functional or Sequential `keras.Model` that outputs logits.
+        x: images, as for `compute_teacher_logits`.
+        features: names of the teacher's layers to keep, e.g.
+            `[pair.teacher_layer for pair in pairs]`.
+        views, seed, batch_size, dtype, verbose: as `compute_teacher_logits`.
+
+    Returns:
+        `(logits, features)`: logits of shape `(views, n, num_classes)` and a
+        dict from layer name to an array of shape `(views, n, *feature_shape)`.
+
+    Example:
+        >>> logits, maps = compute_teacher_outputs(teacher, x_train, ["block2b_relu"])  # doctest: +SKIP
+        >>> train = offline_dataset(x_train, y_train, logits, teacher_features=maps)  # doctest: +SKIP
+    """
+    if isinstance(features, str) or not features or not all(isinstance(f, str) for f in features):
+        raise ValueError(
+            "Invalid value for argument `features`. Expected a non-empty list of "
+            f"the teacher's layer names. Received: features={features!r}"
+        )
+    if not isinstance(views, int) or views < 1:
+        raise ValueError(f"Invalid value for argument `views`. Expected an int >= 1. Received: views={views!r}")
+    model = features_module.with_features(teacher, list(features), "teacher")
+    x = to_float_images(x)
+    n = len(x)
+    logits, maps = [], {name: [] for name in features}
+    for view in range(views):
+        ds = tf.data.Dataset.from_tensor_slices((x, tf.range(n, dtype=tf.int64)))
+        ds = ds.map(
+            lambda image, index, v=view: _view_image(image, index, tf.constant(v, tf.int64), seed),
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+        )
+        if verbose:
+            print(f"Teacher logits and features, view {view + 1}/{views}:")
+        outputs = model.predict(ds.batch(batch_size).prefetch(AUTOTUNE), verbose=verbose)
+        logits.append(outputs[0].astype(dtype))
+        for name, value in zip(features, outputs[1:]):
+            maps[name].append(value.astype(dtype))
+    return np.stack(logits), {name: np.stack(value) for name, value in maps.items()}
+
+
 def cache_key(teacher, x, views, seed, dtype, top_k=None, temperature=None):
     """A hash of the teacher's weights, the data (values and order) and settings."""
     digest = hashlib.sha256()
@@ -193,7 +249,7 @@ def cached_teacher_logits(teacher, x, views=1, seed=0, cache_dir=None, dtype="fl
     return computed
 
 
-def offline_dataset(x, y, teacher_logits, batch_size=128, shuffle=True, seed=0, view_seed=0):
+def offline_dataset(x, y, teacher_logits, batch_size=128, shuffle=True, seed=0, view_seed=0, teacher_features=None):
     """A pipeline of `({"x": image, "teacher_logits": logits}, label)` batches.
 
     Each example stays paired with its own teacher output through shuffling.
@@ -211,6 +267,9 @@ def offline_dataset(x, y, teacher_logits, batch_size=128, shuffle=True, seed=0, 
         shuffle: reshuffle every epoch.
         seed: seed of the order and of the view drawn per example.
         view_seed: the `seed` the views were computed with.
+        teacher_features: optional dict from teacher layer name to cached
+            features, shape `(views, n, ...)` (see `compute_teacher_outputs`),
+            for a `Distiller` with `FeaturePair`s.
 
     Returns:
         A `tf.data.Dataset` for `Distiller.fit`.
@@ -230,6 +289,15 @@ def offline_dataset(x, y, teacher_logits, batch_size=128, shuffle=True, seed=0, 
     if cached[TEACHER_LOGITS_KEY].ndim == 2:
         cached = {key: value[None] for key, value in cached.items()}
     views, n = cached[TEACHER_LOGITS_KEY].shape[:2]
+    if teacher_features:
+        cached[TEACHER_FEATURES_KEY] = {name: np.asarray(value) for name, value in teacher_features.items()}
+        for name, value in cached[TEACHER_FEATURES_KEY].items():
+            if value.shape[:2] != (views, n):
+                raise ValueError(
+                    "Invalid value for argument `teacher_features`: every feature array "
+                    f"must have shape (views, n, ...) = ({views}, {n}, ...) like the logits. "
+                    f"Received: {name!r} with shape {value.shape}"
+                )
     if n != len(x) or len(y) != len(x):
         raise ValueError(
             "Invalid arguments: `x`, `y` and `teacher_logits` must describe the "
@@ -251,12 +319,12 @@ def offline_dataset(x, y, teacher_logits, batch_size=128, shuffle=True, seed=0, 
     if views == 1:
         # No per-example work: the same shuffle as `make_dataset(x, y, seed=seed)`.
         ds = tf.data.Dataset.from_tensor_slices(
-            ({"x": x, **{key: value[0] for key, value in cached.items()}}, np.asarray(y))
+            ({"x": x, **keras.tree.map_structure(lambda value: value[0], cached)}, np.asarray(y))
         )
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
         return batched(ds)
-    by_example = {key: np.ascontiguousarray(np.swapaxes(value, 0, 1)) for key, value in cached.items()}
+    by_example = keras.tree.map_structure(lambda value: np.ascontiguousarray(np.swapaxes(value, 0, 1)), cached)
     ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y), by_example, np.arange(n, dtype=np.int64)))
     if shuffle:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
@@ -267,7 +335,7 @@ def offline_dataset(x, y, teacher_logits, batch_size=128, shuffle=True, seed=0, 
         image, label, outputs, index = element
         view = tf.math.floormod(draw, views)
         image = _view_image(image, index, view, view_seed)
-        return {"x": image, **{key: tf.gather(value, view) for key, value in outputs.items()}}, label
+        return {"x": image, **keras.tree.map_structure(lambda value: tf.gather(value, view), outputs)}, label
 
     ds = ds.map(pick, num_parallel_calls=AUTOTUNE, deterministic=True)
     return batched(ds)
