@@ -222,3 +222,33 @@ def test_top_k_disk_cache_is_reused_and_keyed_by_k_and_temperature(images, tmp_p
     offline.cached_teacher_logits(teacher, x, cache_dir=str(tmp_path), verbose=0, top_k=2, temperature=1.0)
     offline.cached_teacher_logits(teacher, x, cache_dir=str(tmp_path), verbose=0, top_k=3, temperature=1.0)
     assert len(list(tmp_path.iterdir())) == 6
+
+
+# ------------------------------------------------------------ under strategies
+def test_distributed_offline_dataset_under_mirrored_strategy_matches_one_device(images):
+    x, y = images
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    teacher = image_teacher()
+    results = []
+    for strategy in (tf.distribute.OneDeviceStrategy(devices[0]), tf.distribute.MirroredStrategy(devices)):
+        keras.utils.set_random_seed(0)
+        with strategy.scope():
+            distiller = tfdistill.Distiller(teacher, image_student())
+            distiller.compile(keras.optimizers.SGD(0.1))
+        data = offline.distributed_offline_dataset(
+            strategy, teacher, x, y, batch_size=8, shuffle=False, dtype="float32", verbose=0
+        )
+        history = distiller.fit(data, epochs=2, verbose=0).history
+        results.append((history, distiller.student.get_weights()))
+    (single, single_weights), (mirrored, mirrored_weights) = results
+    for key in ("loss", "hard_loss", "soft_loss"):
+        np.testing.assert_allclose(mirrored[key], single[key], rtol=1e-5)
+    for a, b in zip(single_weights, mirrored_weights):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_distributed_batch_must_split_over_replicas(images):
+    x, y = images
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    with pytest.raises(ValueError, match="batch_size=7"):
+        offline.distributed_offline_dataset(tf.distribute.MirroredStrategy(devices), image_teacher(), x, y, batch_size=7)

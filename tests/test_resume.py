@@ -74,24 +74,47 @@ def _free_ports(count):
     return ports
 
 
-@pytest.mark.slow
-def test_multi_worker_mirrored_strategy_matches_one_process(tmp_path):
-    run(tmp_path / "single")
-    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
+def start_workers(tmp_path, *args, count=2, ports=None):
+    """Starts `count` worker processes of one MultiWorkerMirroredStrategy cluster."""
+    cluster = {"worker": [f"localhost:{port}" for port in ports or _free_ports(count)]}
     workers = []
-    for index in range(2):
+    for index in range(count):
         out = tmp_path / f"worker{index}"
-        os.makedirs(out)
+        os.makedirs(out, exist_ok=True)
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         workers.append(
             subprocess.Popen(
-                [sys.executable, SCRIPT, str(out), "--multi-worker"],
+                [sys.executable, SCRIPT, str(out), "--multi-worker", *args],
                 env={**os.environ, "TF_CONFIG": config}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )
         )
+    return workers
+
+
+def wait_for(workers):
     for worker in workers:
         _, stderr = worker.communicate(timeout=300)
         assert worker.returncode == 0, stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_multi_worker_mirrored_strategy_matches_one_process(tmp_path):
+    run(tmp_path / "single")
+    wait_for(start_workers(tmp_path))
+    single_loss = json.loads((tmp_path / "single" / "loss.txt").read_text())
+    np.testing.assert_allclose(json.loads((tmp_path / "worker0" / "loss.txt").read_text()), single_loss, rtol=1e-5)
+    for expected, got in zip(weights(tmp_path / "single"), weights(tmp_path / "worker0")):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_multi_worker_offline_each_worker_caches_only_its_shard_and_matches_one_process(tmp_path):
+    run(tmp_path / "single", "--offline")
+    wait_for(start_workers(tmp_path, "--offline"))
+    rows = [json.loads((tmp_path / f"worker{i}" / "teacher_rows.json").read_text()) for i in range(2)]
+    assert rows[0] == list(range(0, 96, 2)) and rows[1] == list(range(1, 96, 2))  # disjoint, all covered
+    assert json.loads((tmp_path / "single" / "teacher_rows.json").read_text()) == list(range(96))
+    # Each global batch holds the same 16 examples (8 from each shard) as the one-process batch.
     single_loss = json.loads((tmp_path / "single" / "loss.txt").read_text())
     np.testing.assert_allclose(json.loads((tmp_path / "worker0" / "loss.txt").read_text()), single_loss, rtol=1e-5)
     for expected, got in zip(weights(tmp_path / "single"), weights(tmp_path / "worker0")):

@@ -49,6 +49,19 @@ class TopKLogits(NamedTuple):
     temperature: float
 
 
+def _as_inputs(x, views=1):
+    """Images (uint8 scaled to [0, 1], a channel axis added) or other float inputs."""
+    x = np.asarray(x)
+    if x.dtype == np.uint8 or x.ndim == 3:
+        return to_float_images(x)
+    if views != 1 and x.ndim != 4:
+        raise ValueError(
+            "Invalid value for argument `x`: augmented views (`views > 1`) need images of "
+            f"shape (n, h, w[, c]). Received: shape={x.shape}"
+        )
+    return x.astype("float32")
+
+
 def _view_seed(seed, index, view):
     return tf.stack([tf.cast(seed, tf.int64) * 1_000_003 + tf.cast(view, tf.int64),
                      tf.cast(index, tf.int64)])
@@ -92,7 +105,7 @@ def compute_teacher_logits(
         >>> logits = compute_teacher_logits(teacher, x_train, views=4)  # doctest: +SKIP
         >>> top_10 = compute_teacher_logits(teacher, x_train, top_k=10, temperature=4.0)  # doctest: +SKIP
     """
-    x = to_float_images(x)
+    x = _as_inputs(x, views)
     if not isinstance(views, int) or views < 1:
         raise ValueError(
             "Invalid value for argument `views`. Expected an int >= 1. "
@@ -112,36 +125,55 @@ def compute_teacher_logits(
                 "the remainder logit depends on it. Received: temperature=None"
             )
         temperature = check_temperature(temperature)
+    if top_k is None:
+        outputs = _run_teacher(lambda images: {"logits": teacher(images, training=False)}, x, views, seed, batch_size, dtype, verbose)
+        return outputs["logits"]
+
+    def compress(images):
+        values, classes = top_k_logits(teacher(images, training=False), top_k, temperature)
+        return {"values": values, "classes": classes}
+
+    # Batch by batch: the full logits of a large dataset never sit in memory.
+    outputs = _run_teacher(compress, x, views, seed, batch_size, dtype, verbose)
+    return TopKLogits(outputs["values"], outputs["classes"], temperature)
+
+
+def _run_teacher(outputs_of, x, views, seed, batch_size, dtype, verbose):
+    """Runs `outputs_of` (images -> dict of tensors) over every view of `x`.
+
+    A plain loop over local batches, not `Model.predict`: under a multi-worker
+    strategy each worker computes its own shard, with no collective ops.
+    Floating outputs are stored in `dtype`, integer ones as they are.
+
+    Returns:
+        The dict of `outputs_of`, each value stacked to `(views, n, ...)`.
+    """
+    outputs_of = tf.function(outputs_of)
     n = len(x)
-    outputs = []
-    if top_k is not None:
-        compress = tf.function(lambda images: top_k_logits(teacher(images, training=False), top_k, temperature))
+    per_view = []
     for view in range(views):
-        ds = tf.data.Dataset.from_tensor_slices((x, tf.range(n, dtype=tf.int64)))
-        ds = ds.map(
-            lambda image, index, v=view: _view_image(image, index, tf.constant(v, tf.int64), seed),
-            num_parallel_calls=AUTOTUNE,
-            deterministic=True,
-        )
+        ds = tf.data.Dataset.from_tensor_slices(x)
+        if views > 1:
+            ds = tf.data.Dataset.zip(ds, tf.data.Dataset.range(n)).map(
+                lambda image, index, v=view: _view_image(image, index, tf.constant(v, tf.int64), seed),
+                num_parallel_calls=AUTOTUNE,
+                deterministic=True,
+            )
         ds = ds.batch(batch_size).prefetch(AUTOTUNE)
         if verbose:
-            print(f"Teacher logits, view {view + 1}/{views}:")
-        if top_k is None:
-            outputs.append(teacher.predict(ds, verbose=verbose).astype(dtype))
-            continue
-        # Batch by batch: the full logits of a large dataset never sit in memory.
+            print(f"Teacher outputs, view {view + 1}/{views}:")
         progress = keras.utils.Progbar(len(ds)) if verbose else None
-        values, classes = [], []
+        batches = []
         for images in ds:
-            batch_values, batch_classes = compress(images)
-            values.append(batch_values.numpy().astype(dtype))
-            classes.append(batch_classes.numpy())
+            batches.append(keras.tree.map_structure(lambda t: _stored(t.numpy(), dtype), outputs_of(images)))
             if progress:
                 progress.add(1)
-        outputs.append((np.concatenate(values), np.concatenate(classes)))
-    if top_k is not None:
-        return TopKLogits(np.stack([v for v, _ in outputs]), np.stack([c for _, c in outputs]), temperature)
-    return np.stack(outputs)
+        per_view.append(keras.tree.map_structure(lambda *parts: np.concatenate(parts), *batches))
+    return keras.tree.map_structure(lambda *parts: np.stack(parts), *per_view)
+
+
+def _stored(array, dtype):
+    return array.astype(dtype) if np.issubdtype(array.dtype, np.floating) else array
 
 
 def compute_teacher_outputs(teacher, x, features, views=1, seed=0, batch_size=1024, dtype="float16", verbose=1):
@@ -175,23 +207,14 @@ def compute_teacher_outputs(teacher, x, features, views=1, seed=0, batch_size=10
     if not isinstance(views, int) or views < 1:
         raise ValueError(f"Invalid value for argument `views`. Expected an int >= 1. Received: views={views!r}")
     model = features_module.with_features(teacher, list(features), "teacher")
-    x = to_float_images(x)
-    n = len(x)
-    logits, maps = [], {name: [] for name in features}
-    for view in range(views):
-        ds = tf.data.Dataset.from_tensor_slices((x, tf.range(n, dtype=tf.int64)))
-        ds = ds.map(
-            lambda image, index, v=view: _view_image(image, index, tf.constant(v, tf.int64), seed),
-            num_parallel_calls=AUTOTUNE,
-            deterministic=True,
-        )
-        if verbose:
-            print(f"Teacher logits and features, view {view + 1}/{views}:")
-        outputs = model.predict(ds.batch(batch_size).prefetch(AUTOTUNE), verbose=verbose)
-        logits.append(outputs[0].astype(dtype))
-        for name, value in zip(features, outputs[1:]):
-            maps[name].append(value.astype(dtype))
-    return np.stack(logits), {name: np.stack(value) for name, value in maps.items()}
+    x = _as_inputs(x, views)
+
+    def outputs_of(images):
+        logits, *maps = model(images, training=False)
+        return {"logits": logits, "features": dict(zip(features, maps))}
+
+    outputs = _run_teacher(outputs_of, x, views, seed, batch_size, dtype, verbose)
+    return outputs["logits"], outputs["features"]
 
 
 def cache_key(teacher, x, views, seed, dtype, top_k=None, temperature=None):
@@ -279,7 +302,6 @@ def offline_dataset(x, y, teacher_logits, batch_size=128, shuffle=True, seed=0, 
         >>> train = offline_dataset(x_train, y_train, logits)  # doctest: +SKIP
         >>> distiller.fit(train, epochs=30)  # doctest: +SKIP
     """
-    x = to_float_images(x)
     if isinstance(teacher_logits, TopKLogits):
         cached = {TEACHER_LOGITS_KEY: teacher_logits.values, TEACHER_CLASSES_KEY: teacher_logits.classes}
         temperature = teacher_logits.temperature
@@ -289,6 +311,7 @@ def offline_dataset(x, y, teacher_logits, batch_size=128, shuffle=True, seed=0, 
     if cached[TEACHER_LOGITS_KEY].ndim == 2:
         cached = {key: value[None] for key, value in cached.items()}
     views, n = cached[TEACHER_LOGITS_KEY].shape[:2]
+    x = _as_inputs(x, views)
     if teacher_features:
         cached[TEACHER_FEATURES_KEY] = {name: np.asarray(value) for name, value in teacher_features.items()}
         for name, value in cached[TEACHER_FEATURES_KEY].items():
@@ -339,6 +362,64 @@ def offline_dataset(x, y, teacher_logits, batch_size=128, shuffle=True, seed=0, 
 
     ds = ds.map(pick, num_parallel_calls=AUTOTUNE, deterministic=True)
     return batched(ds)
+
+
+def distributed_offline_dataset(
+    strategy, teacher, x, y, batch_size=128, views=1, seed=0, shuffle=True, cache_dir=None, verbose=1, **kwargs
+):
+    """Offline distillation under a `tf.distribute` strategy, one shard per worker.
+
+    Each input pipeline (one per worker under `MultiWorkerMirroredStrategy`)
+    takes every `num_input_pipelines`-th example starting at its own id,
+    runs the teacher over that shard only, and trains on it: no worker
+    computes another's outputs. Each global batch of `batch_size` examples is
+    made of equal per-replica parts from every worker's shard.
+
+    Args:
+        strategy: a `tf.distribute.Strategy` (the one the `Distiller` was
+            built under).
+        teacher: a `keras.Model` that outputs logits.
+        x: images; `y`: labels, shape `(n,)`; every worker holds the same
+            arrays (or at least the same `n` and order).
+        batch_size: the global batch size.
+        views, seed: as `compute_teacher_logits`.
+        shuffle: reshuffle each shard every epoch.
+        cache_dir: each worker's shard is cached there under its own key
+            (see `cached_teacher_logits`).
+        verbose: 1 shows a progress bar.
+        **kwargs: passed to `compute_teacher_logits` (e.g. `top_k`,
+            `temperature`, `dtype`).
+
+    Returns:
+        A `tf.distribute.DistributedDataset` for `Distiller.fit`.
+
+    Example:
+        >>> strategy = tf.distribute.MultiWorkerMirroredStrategy()  # doctest: +SKIP
+        >>> with strategy.scope():  # doctest: +SKIP
+        ...     distiller = tfdistill.Distiller(teacher, student)
+        ...     distiller.compile("adam")
+        >>> train = distributed_offline_dataset(strategy, teacher, x_train, y_train)  # doctest: +SKIP
+        >>> distiller.fit(train, epochs=30)  # doctest: +SKIP
+    """
+    if batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(
+            "Invalid value for argument `batch_size`: the global batch must split evenly "
+            f"over the strategy's {strategy.num_replicas_in_sync} replicas. Received: batch_size={batch_size}"
+        )
+    x, y = np.asarray(x), np.asarray(y)
+
+    def dataset_fn(context):
+        shard = np.arange(context.input_pipeline_id, len(x), context.num_input_pipelines)
+        logits = cached_teacher_logits(teacher, x[shard], views, seed, cache_dir=cache_dir, verbose=verbose, **kwargs)
+        dataset = offline_dataset(
+            x[shard], y[shard], logits, context.get_per_replica_batch_size(batch_size),
+            shuffle=shuffle, seed=seed, view_seed=seed,
+        )
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        return dataset.with_options(options)
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
 
 
 def cache_size_bytes(num_examples, num_classes, views=1, dtype="float16", top_k=None):

@@ -1,11 +1,14 @@
 """A small distillation run, started as its own process by the tests.
 
-    python distill_run.py OUT_DIR [--backup DIR] [--kill-at EPOCH BATCH] [--multi-worker]
+    python distill_run.py OUT_DIR [--backup DIR] [--kill-at EPOCH BATCH] [--multi-worker] [--offline]
 
 Trains a distiller for 3 epochs on a fixed-order dataset and writes the
 student's weights to OUT_DIR/weights.npz (the chief only, in multi-worker).
 `--kill-at` sends SIGKILL to this process at that epoch and batch, once
-(a marker file in OUT_DIR remembers it).
+(a marker file in OUT_DIR remembers it). `--offline` trains on cached teacher
+logits, each worker caching its own shard (`distributed_offline_dataset`), and
+writes the indices of the examples this process ran the teacher on to
+OUT_DIR/teacher_rows.json.
 """
 
 import argparse
@@ -48,6 +51,7 @@ def main():
     parser.add_argument("--kill-at", type=int, nargs=2)
     parser.add_argument("--multi-worker", action="store_true")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--offline", action="store_true")
     args = parser.parse_args()
 
     strategy = (
@@ -63,7 +67,21 @@ def main():
         distiller = tfdistill.Distiller(teacher, student)
         distiller.compile(keras.optimizers.Adam(0.01), metrics=["accuracy"])
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
-    if args.multi_worker:
+    if args.offline:
+        teacher_rows = []
+        compute = tfdistill.offline.compute_teacher_logits
+
+        def recording(teacher, inputs, *rest, **kwargs):
+            teacher_rows.extend(int(np.flatnonzero((x == row).all(axis=1))[0]) for row in inputs)
+            return compute(teacher, inputs, *rest, **kwargs)
+
+        tfdistill.offline.compute_teacher_logits = recording
+        data = tfdistill.offline.distributed_offline_dataset(
+            strategy, teacher, x, y, batch_size=16, shuffle=False, dtype="float32", verbose=0
+        )
+        with open(os.path.join(args.out, "teacher_rows.json"), "w") as f:
+            json.dump(teacher_rows, f)
+    elif args.multi_worker:
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         data = data.with_options(options)
