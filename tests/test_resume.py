@@ -74,9 +74,12 @@ def _free_ports(count):
     return ports
 
 
-def start_workers(tmp_path, *args, count=2, ports=None):
-    """Starts `count` worker processes of one MultiWorkerMirroredStrategy cluster."""
-    cluster = {"worker": [f"localhost:{port}" for port in ports or _free_ports(count)]}
+def start_workers(tmp_path, *args, count=2, extra=None):
+    """Starts `count` worker processes of one MultiWorkerMirroredStrategy cluster.
+
+    `extra` maps a worker index to arguments for that worker only.
+    """
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(count)]}
     workers = []
     for index in range(count):
         out = tmp_path / f"worker{index}"
@@ -84,7 +87,7 @@ def start_workers(tmp_path, *args, count=2, ports=None):
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         workers.append(
             subprocess.Popen(
-                [sys.executable, SCRIPT, str(out), "--multi-worker", *args],
+                [sys.executable, SCRIPT, str(out), "--multi-worker", *args, *(extra or {}).get(index, [])],
                 env={**os.environ, "TF_CONFIG": config}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )
         )
@@ -117,5 +120,23 @@ def test_multi_worker_offline_each_worker_caches_only_its_shard_and_matches_one_
     # Each global batch holds the same 16 examples (8 from each shard) as the one-process batch.
     single_loss = json.loads((tmp_path / "single" / "loss.txt").read_text())
     np.testing.assert_allclose(json.loads((tmp_path / "worker0" / "loss.txt").read_text()), single_loss, rtol=1e-5)
+    for expected, got in zip(weights(tmp_path / "single"), weights(tmp_path / "worker0")):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_multi_worker_run_with_one_worker_killed_resumes_from_the_chiefs_backup(tmp_path):
+    run(tmp_path / "single")
+    backup = str(tmp_path / "backup")
+    kill_worker_1 = {1: ["--kill-at", "1", "3"]}  # SIGKILL in epoch 1, batch 3, once
+    survivor, victim = start_workers(tmp_path, "--backup", backup, extra=kill_worker_1)
+    victim.communicate(timeout=300)
+    assert victim.returncode == -9
+    _, stderr = survivor.communicate(timeout=300)  # the peer health check stops it: no hang
+    assert survivor.returncode != 0, "the surviving worker finished without its peer"
+    assert json.loads((tmp_path / "backup" / "checkpoint.json").read_text())["epoch"] == 1
+    assert not os.path.exists(tmp_path / "worker0" / "weights.npz")
+    # The cluster is started again (as a job scheduler would): both resume from the chief's backup.
+    wait_for(start_workers(tmp_path, "--backup", backup, extra=kill_worker_1))
     for expected, got in zip(weights(tmp_path / "single"), weights(tmp_path / "worker0")):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

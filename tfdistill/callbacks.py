@@ -35,6 +35,14 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     interrupted epoch are trained again from the mid-epoch weights (Keras's
     behaviour too).
 
+    Under `MultiWorkerMirroredStrategy` only the chief (worker 0 when there is
+    no `"chief"` task) writes, and every worker restores from the chief's
+    backup, so `backup_dir` must be one folder all workers read (a shared
+    file system or bucket). All workers then resume at the same epoch with the
+    same weights. If one worker dies, the others stop with an error (the
+    strategy's peer health check) rather than waiting for ever; starting the
+    cluster again resumes from the last backup.
+
     Args:
         backup_dir: folder of the backups; one per run.
         save_freq: `"epoch"`, or a number of steps.
@@ -54,7 +62,19 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     def _pointer_path(self):
         return os.path.join(self.backup_dir, _POINTER)
 
+    def _is_chief(self):
+        """True unless this process is a non-chief worker of a multi-worker strategy."""
+        resolver = getattr(self.model.distribute_strategy, "cluster_resolver", None)
+        cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+        if not cluster:
+            return True
+        if "chief" in cluster:
+            return resolver.task_type == "chief"
+        return resolver.task_type == "worker" and resolver.task_id == 0
+
     def _save_model(self):
+        if not self._is_chief():
+            return  # The chief's backup is everyone's: all workers restore from it.
         os.makedirs(self.backup_dir, exist_ok=True)
         previous = self._read_pointer()
         index = previous["index"] + 1 if previous else 0
