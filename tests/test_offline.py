@@ -194,6 +194,10 @@ def test_top_k_cache_refuses_other_losses_and_another_temperature_before_any_upd
     distiller.compile("sgd", soft_loss="dkd")
     with pytest.raises(ValueError, match="top-k logits"):
         distiller.fit(offline.offline_dataset(x, y, top), verbose=0)
+    cooling = tfdistill.schedules.LinearWarmup(1.0, 10, initial=4.0)
+    distiller.compile("sgd", soft_loss=tfdistill.losses.KnowledgeDistillation(cooling))
+    with pytest.raises(ValueError, match="cannot follow a schedule"):
+        distiller.fit(offline.offline_dataset(x, y, top), verbose=0)
     distiller.compile(keras.optimizers.SGD(0.1), soft_loss=tfdistill.losses.KnowledgeDistillation(2.0))
     initial = student.get_weights()
     with pytest.raises(tf.errors.InvalidArgumentError, match="temperature=2.0"):

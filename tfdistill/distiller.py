@@ -11,6 +11,7 @@ from tfdistill import features as features_module
 from tfdistill import losses as losses_module
 from tfdistill import validation
 from tfdistill.errors import NonFiniteLossError
+from tfdistill.losses.base import is_schedule
 
 _HARD_LOSS_NAMES = ("sparse_categorical_crossentropy", "scce")
 TEACHER_LOGITS_KEY = "teacher_logits"
@@ -398,7 +399,9 @@ class Distiller(keras.Model):
         hard = self.hard_loss(y, student_logits, sample_weight=sample_weight)
         if isinstance(teacher_logits, dict):
             teacher_logits = self._top_k_teacher(teacher_logits)
-        soft = self.soft_loss(teacher_logits, student_logits, sample_weight=sample_weight, labels=y)
+        soft = self.soft_loss(
+            teacher_logits, student_logits, sample_weight=sample_weight, labels=y, step=self.optimizer.iterations
+        )
         total = hard_weight * hard + soft_weight * soft
         terms = {"hard_loss": hard, "soft_loss": soft}
         if self.feature_pairs:
@@ -429,6 +432,12 @@ class Distiller(keras.Model):
             return {"values": tf.identity(cached["values"]), "classes": cached["classes"]}
 
     def _check_top_k_loss(self):
+        if is_schedule(getattr(self.soft_loss, "temperature", None)):
+            raise ValueError(
+                "Invalid value for argument `soft_loss`: a top-k teacher cache holds its "
+                "remainder at one temperature, so the KD temperature cannot follow a "
+                "schedule. Cache every logit (`top_k=None`) to schedule the temperature."
+            )
         if not getattr(self.soft_loss, "supports_top_k", False):
             raise ValueError(
                 "Invalid value for argument `soft_loss`: the data carries the teacher "

@@ -1,6 +1,7 @@
 """The base class of every soft (teacher-matching) loss."""
 
 import keras
+from keras import ops
 
 
 class DistillationLoss(keras.losses.Loss):
@@ -10,6 +11,11 @@ class DistillationLoss(keras.losses.Loss):
     one value per example, shape `(batch,)`; Keras's `Loss.__call__` applies
     `sample_weight`, the reduction (default `"sum_over_batch_size"`) and the
     scaling across `tf.distribute` replicas, exactly as for a compiled loss.
+
+    Losses with a `temperature` accept a number or a schedule (a
+    `keras.optimizers.schedules.LearningRateSchedule`, e.g.
+    `tfdistill.schedules.LinearWarmup`); their `call` reads
+    `current_temperature()`.
 
     A loss that needs the labels (e.g. DKD's target class) sets
     `uses_labels = True`; its `call` then receives `(teacher_outputs, labels)`
@@ -24,8 +30,9 @@ class DistillationLoss(keras.losses.Loss):
 
     def __init__(self, name=None, reduction="sum_over_batch_size"):
         super().__init__(name=name, reduction=reduction, dtype="float32")
+        self._step = None
 
-    def __call__(self, teacher_outputs, student_outputs, sample_weight=None, labels=None):
+    def __call__(self, teacher_outputs, student_outputs, sample_weight=None, labels=None, step=None):
         """Returns the reduced loss.
 
         Args:
@@ -34,7 +41,10 @@ class DistillationLoss(keras.losses.Loss):
             sample_weight: optional per-example weights, shape `(batch,)`.
             labels: class ids, shape `(batch,)` or `(batch, 1)`; required when
                 `uses_labels`, ignored otherwise.
+            step: the optimizer step, for a temperature schedule (the
+                `Distiller` passes it).
         """
+        self._step = step
         if self.uses_labels:
             if labels is None:
                 raise ValueError(
@@ -44,13 +54,50 @@ class DistillationLoss(keras.losses.Loss):
             teacher_outputs = (teacher_outputs, keras.ops.reshape(labels, (-1,)))
         return super().__call__(teacher_outputs, student_outputs, sample_weight=sample_weight)
 
+    def current_temperature(self):
+        """`self.temperature`, evaluated at the current step when it is a schedule."""
+        temperature = self.temperature
+        if not is_schedule(temperature):
+            return temperature
+        if self._step is None:
+            raise ValueError(
+                f"Invalid call of the `{type(self).__name__}` loss: its temperature is a "
+                "schedule, which needs the training step. Pass `step=` (the Distiller "
+                "does). Received: step=None"
+            )
+        return ops.cast(temperature(self._step), "float32")
+
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}
 
 
+def is_schedule(value):
+    """True for a step -> value schedule (any `LearningRateSchedule`)."""
+    return isinstance(value, keras.optimizers.schedules.LearningRateSchedule)
+
+
 def check_temperature(temperature):
-    """Raises a `ValueError` unless `temperature` is a positive number."""
+    """A positive number, or a schedule (or its config) whose value at step 0 is positive.
+
+    Temperature schedules (e.g. `tfdistill.schedules.LinearWarmup(1.0, steps,
+    initial=4.0)`, from T=4 down to T=1) are evaluated at the optimizer step.
+    """
+    if isinstance(temperature, dict):
+        temperature = keras.saving.deserialize_keras_object(temperature)
+    if is_schedule(temperature):
+        first = float(temperature(0))
+        if not first > 0:
+            raise ValueError(
+                "Invalid value for argument `temperature`: a temperature schedule must "
+                f"stay > 0. Received: {type(temperature).__name__} with value {first} at step 0"
+            )
+        return temperature
     return check_positive("temperature", temperature)
+
+
+def serialize_temperature(temperature):
+    """A number as it is, a schedule as its Keras config."""
+    return keras.saving.serialize_keras_object(temperature) if is_schedule(temperature) else temperature
 
 
 def check_positive(name, value, allow_zero=False):

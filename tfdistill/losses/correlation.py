@@ -9,7 +9,7 @@ Pearson correlation, which ignores scale and shift.
 import keras
 from keras import ops
 
-from tfdistill.losses.base import DistillationLoss, check_positive, check_temperature
+from tfdistill.losses.base import DistillationLoss, check_positive, check_temperature, serialize_temperature
 
 
 def pearson_correlation(a, b, axis=-1, epsilon=1e-8):
@@ -110,13 +110,13 @@ class DIST(DistillationLoss):
 
     def call(self, teacher_logits, student_logits):
         return dist_loss(
-            teacher_logits, student_logits, self.temperature, self.inter_weight, self.intra_weight
+            teacher_logits, student_logits, self.current_temperature(), self.inter_weight, self.intra_weight
         )
 
     def get_config(self):
         return {
             **super().get_config(),
-            "temperature": self.temperature,
+            "temperature": serialize_temperature(self.temperature),
             "inter_weight": self.inter_weight,
             "intra_weight": self.intra_weight,
         }

@@ -7,7 +7,7 @@ of shape `(batch,)`, and returns one value per example, shape `(batch,)`.
 import keras
 from keras import ops
 
-from tfdistill.losses.base import DistillationLoss, check_positive, check_temperature
+from tfdistill.losses.base import DistillationLoss, check_positive, check_temperature, serialize_temperature
 from tfdistill.losses.logits import standardize_logits
 
 # Added to the target class's logit to drop it from a softmax (as the authors'
@@ -123,13 +123,13 @@ class DecoupledKD(DistillationLoss):
         teacher_logits, labels = teacher_and_labels
         return decoupled_kd(
             teacher_logits, student_logits, labels,
-            self.temperature, self.alpha, self.beta, self.standardize,
+            self.current_temperature(), self.alpha, self.beta, self.standardize,
         )
 
     def get_config(self):
         return {
             **super().get_config(),
-            "temperature": self.temperature,
+            "temperature": serialize_temperature(self.temperature),
             "alpha": self.alpha,
             "beta": self.beta,
             "standardize": self.standardize,

@@ -7,7 +7,7 @@ value per example, shape `(batch,)`, computed in float32.
 import keras
 from keras import ops
 
-from tfdistill.losses.base import DistillationLoss, check_temperature
+from tfdistill.losses.base import DistillationLoss, check_temperature, serialize_temperature
 
 
 def standardize_logits(logits, epsilon=1e-7):
@@ -229,12 +229,12 @@ class KnowledgeDistillation(DistillationLoss):
     def call(self, teacher_logits, student_logits):
         if isinstance(teacher_logits, dict):  # Cached top-k teacher, see `tfdistill.offline`.
             return top_k_kd(teacher_logits["values"], teacher_logits["classes"], student_logits, self.temperature)
-        return hinton_kd(teacher_logits, student_logits, self.temperature, self.standardize)
+        return hinton_kd(teacher_logits, student_logits, self.current_temperature(), self.standardize)
 
     def get_config(self):
         return {
             **super().get_config(),
-            "temperature": self.temperature,
+            "temperature": serialize_temperature(self.temperature),
             "standardize": self.standardize,
         }
 
@@ -271,12 +271,12 @@ class SoftenedProbabilityMSE(DistillationLoss):
 
     def call(self, teacher_logits, student_logits):
         return softened_probability_mse(
-            teacher_logits, student_logits, self.temperature, self.standardize
+            teacher_logits, student_logits, self.current_temperature(), self.standardize
         )
 
     def get_config(self):
         return {
             **super().get_config(),
-            "temperature": self.temperature,
+            "temperature": serialize_temperature(self.temperature),
             "standardize": self.standardize,
         }
