@@ -41,6 +41,16 @@ def test_killed_mid_epoch_and_restarted_ends_with_the_uninterrupted_weights(tmp_
         np.testing.assert_array_equal(got, expected)
 
 
+def test_a_reshuffling_augmented_pipeline_resumes_in_the_uninterrupted_order(tmp_path):
+    run(tmp_path / "reference", "--shuffle")
+    backup = str(tmp_path / "backup")
+    killed = run(tmp_path / "resumed", "--shuffle", "--backup", backup, "--kill-at", "2", "1", check=False)
+    assert killed.returncode == -9
+    run(tmp_path / "resumed", "--shuffle", "--backup", backup, "--kill-at", "2", "1")
+    for expected, got in zip(weights(tmp_path / "reference"), weights(tmp_path / "resumed")):
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_backup_files_are_replaced_atomically(tmp_path):
     backup = tmp_path / "backup"
     run(tmp_path / "out", "--backup", str(backup))
@@ -140,3 +150,38 @@ def test_multi_worker_run_with_one_worker_killed_resumes_from_the_chiefs_backup(
     wait_for(start_workers(tmp_path, "--backup", backup, extra=kill_worker_1))
     for expected, got in zip(weights(tmp_path / "single"), weights(tmp_path / "worker0")):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("known_length", [True, False])
+def test_resumed_fit_sees_the_uninterrupted_order_and_augmentation(tmp_path, known_length):
+    import keras
+    import tensorflow as tf
+
+    import tfdistill
+    from helpers import dense_model, toy_data
+
+    x, y = toy_data(n=64)
+
+    def pipeline():
+        noise = tf.data.Dataset.random(seed=1, rerandomize_each_iteration=True).map(
+            lambda r: tf.cast(r % 100, tf.float32) / 1000.0
+        )
+        ds = tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices((x, y)), noise).map(lambda xy, n: (xy[0] + n, xy[1]))
+        if not known_length:
+            ds = ds.filter(lambda *_: True)
+        return ds.shuffle(64, seed=0, reshuffle_each_iteration=True).batch(16)
+
+    def distiller():
+        keras.utils.set_random_seed(0)
+        model = tfdistill.Distiller(dense_model(16, "teacher"), dense_model(4, "student"))
+        model.compile(keras.optimizers.Adam(0.01))
+        return model
+
+    reference = distiller()
+    reference.fit(pipeline(), epochs=3, verbose=0)
+    backup = str(tmp_path / "backup")
+    distiller().fit(pipeline(), epochs=2, verbose=0, callbacks=[tfdistill.callbacks.BackupAndRestore(backup, delete_checkpoint=False)])
+    resumed = distiller()  # a new process would start here: fresh models and pipeline
+    resumed.fit(pipeline(), epochs=3, verbose=0, callbacks=[tfdistill.callbacks.BackupAndRestore(backup)])
+    for expected, got in zip(reference.student.get_weights(), resumed.student.get_weights()):
+        np.testing.assert_array_equal(got, expected)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import warnings
 
 import keras
 
@@ -94,6 +95,11 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             if os.path.exists(old):
                 os.remove(old)
 
+    def resume_epoch(self):
+        """The epoch a restarted `fit` resumes at (0 when there is no backup)."""
+        pointer = self._read_pointer()
+        return pointer["epoch"] if pointer else 0
+
     def _read_pointer(self):
         if not os.path.exists(self._pointer_path()):
             return None
@@ -117,3 +123,56 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def on_train_begin(self, logs=None):
         self._load_model()
+
+
+def advance_to_resumed_epoch(dataset, callbacks, initial_epoch=0, steps_per_epoch=None):
+    """Advances a seeded `tf.data` pipeline to the epoch a backup resumes at.
+
+    A pipeline that reshuffles (`shuffle(..., reshuffle_each_iteration=True)`)
+    or re-draws random numbers (`Dataset.random(rerandomize_each_iteration=True)`)
+    draws new seeds when an iterator is created (and, for datasets nested
+    under a shuffle or prefetch, when it first yields). A restarted process
+    starts those sequences again, so without this the resumed epoch would see
+    the first epoch's order and augmentation. Re-creating the iterators the
+    interrupted run created, drawing from the same ones, puts every sequence
+    where it was (at the cost of one batch, and a shuffle buffer's fill, per
+    skipped epoch).
+
+    Which: Keras's epoch iterator (keras/src/trainers/epoch_iterator.py,
+    Keras 3.x) creates one iterator at the start of each epoch, reads it, and
+    creates one more when an epoch of known length ends, which is dropped
+    unread; with unknown cardinality each epoch creates only the one it
+    reads. `tests/test_resume.py` checks the result against a killed and
+    resumed run with a reshuffled, randomly augmented pipeline.
+
+    Args:
+        dataset: the `tf.data.Dataset` given to `fit`.
+        callbacks: the callbacks given to `fit`; only
+            `tfdistill.callbacks.BackupAndRestore` is read.
+        initial_epoch: `fit`'s `initial_epoch`.
+        steps_per_epoch: `fit`'s `steps_per_epoch`: with it, iterators last
+            across epochs and the order cannot be restored (a warning says so).
+
+    Returns:
+        The number of iterators created.
+    """
+    backups = [c for c in callbacks or [] if isinstance(c, BackupAndRestore)]
+    epochs = max(0, backups[0].resume_epoch() - initial_epoch) if backups else 0
+    if not epochs:
+        return 0
+    if steps_per_epoch is not None:
+        warnings.warn(
+            "Resuming with `steps_per_epoch` set: the pipeline's per-epoch shuffle and "
+            "augmentation restart from their first epoch, so the resumed run sees a "
+            "different order than the interrupted one would have.",
+            stacklevel=3,
+        )
+        return 0
+    # "D": an iterator an epoch drew from; "B": one created at an epoch's end and dropped unread.
+    pattern = ("DB" if int(dataset.cardinality()) >= 0 else "D") * epochs
+    for kind in pattern:
+        iterator = iter(dataset)
+        if kind == "D":
+            next(iterator, None)
+        del iterator
+    return len(pattern)

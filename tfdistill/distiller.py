@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfdistill import callbacks as callbacks_module
 from tfdistill import features as features_module
 from tfdistill import losses as losses_module
 from tfdistill import validation
@@ -516,8 +517,18 @@ class Distiller(keras.Model):
         The checks (label dtype, rank and range; sample weights; teacher and
         student output shapes; the data's structure) run before any training
         step, so a mistake costs seconds, not an epoch (see `check_data`).
+
+        When a `tfdistill.callbacks.BackupAndRestore` resumes an interrupted
+        run at epoch `E`, a `tf.data.Dataset` `x` is first advanced by `E`
+        passes (iterators created, no element drawn), so a seeded pipeline
+        that reshuffles or re-augments every epoch yields epoch `E`'s order,
+        as in the uninterrupted run.
         """
         self.check_data(x, y, kwargs.get("sample_weight"))
+        if isinstance(x, tf.data.Dataset):
+            callbacks_module.advance_to_resumed_epoch(
+                x, kwargs.get("callbacks"), kwargs.get("initial_epoch", 0), kwargs.get("steps_per_epoch")
+            )
         validation_data = kwargs.get("validation_data")
         if validation_data is not None:
             if isinstance(validation_data, tuple):

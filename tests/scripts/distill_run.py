@@ -52,6 +52,7 @@ def main():
     parser.add_argument("--multi-worker", action="store_true")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--offline", action="store_true")
+    parser.add_argument("--shuffle", action="store_true", help="reshuffle and re-augment every epoch (seeded)")
     args = parser.parse_args()
 
     strategy = (
@@ -67,6 +68,17 @@ def main():
         distiller = tfdistill.Distiller(teacher, student)
         distiller.compile(keras.optimizers.Adam(0.01), metrics=["accuracy"])
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    if args.shuffle:
+        noise = tf.data.Dataset.random(seed=1, rerandomize_each_iteration=True).map(
+            lambda r: tf.cast(r % 100, tf.float32) / 1000.0
+        )
+        data = (
+            tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices((x, y)), noise)
+            .map(lambda xy, n: (xy[0] + n, xy[1]))
+            .shuffle(96, seed=0, reshuffle_each_iteration=True)
+            .batch(16)
+            .prefetch(2)
+        )
     if args.offline:
         teacher_rows = []
         compute = tfdistill.offline.compute_teacher_logits
