@@ -234,7 +234,10 @@ def test_distributed_offline_dataset_under_mirrored_strategy_matches_one_device(
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     teacher = image_teacher()
     results = []
-    for strategy in (tf.distribute.OneDeviceStrategy(devices[0]), tf.distribute.MirroredStrategy(devices)):
+    # Reduction through one device: collective ops' instance keys would clash
+    # with another MirroredStrategy made earlier in the same test process.
+    mirrored = tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+    for strategy in (tf.distribute.OneDeviceStrategy(devices[0]), mirrored):
         keras.utils.set_random_seed(0)
         with strategy.scope():
             distiller = tfdistill.Distiller(teacher, image_student())
