@@ -234,3 +234,45 @@ def test_mixed_bfloat16_student_with_float32_teacher():
         assert student.trainable_weights[0].dtype == "float32"
     finally:
         keras.config.set_dtype_policy("float32")
+
+
+def test_float32_student_with_mixed_bfloat16_teacher():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        keras.utils.set_random_seed(0)
+        teacher = dense_model(32, "teacher")
+    finally:
+        keras.config.set_dtype_policy("float32")
+    student = dense_model(4, "student")
+    distiller = tfdistill.Distiller(teacher, student)
+    distiller.compile(keras.optimizers.SGD(0.1))
+    x, y = toy_data()
+    assert teacher(x).dtype == "bfloat16" and student(x).dtype == "float32"
+    total, terms = distiller.compute_distillation_losses(y, tf.cast(teacher(x), "float32"), student(x))
+    assert terms["soft_loss"].dtype == tf.float32
+    assert np.all(np.isfinite(distiller.fit(x, y, epochs=2, batch_size=16, verbose=0).history["loss"]))
+
+
+def test_mixed_float16_student_gets_loss_scaling_and_the_float32_update():
+    x, y = toy_data()
+    keras.utils.set_random_seed(0)
+    teacher = dense_model(32, "teacher")
+    updates = {}
+    for policy in ("float32", "mixed_float16"):
+        keras.utils.set_random_seed(1)
+        keras.config.set_dtype_policy(policy)
+        try:
+            student = dense_model(4, "student")
+        finally:
+            keras.config.set_dtype_policy("float32")
+        distiller = tfdistill.Distiller(teacher, student)  # the Distiller itself is float32
+        distiller.compile(keras.optimizers.SGD(0.5))
+        before = [w.numpy().copy() for w in student.trainable_weights]
+        distiller.fit(x, y, epochs=1, batch_size=len(x), verbose=0)
+        updates[policy] = [w.numpy() - b for w, b in zip(student.trainable_weights, before)]
+        if policy == "mixed_float16":
+            assert isinstance(distiller.optimizer, keras.optimizers.LossScaleOptimizer)
+            assert float(distiller.optimizer.dynamic_scale) > 1.0  # gradients were scaled, then unscaled
+    # One step: the float16 student moves as the float32 one does (loss scale undone).
+    for full, half in zip(updates["float32"], updates["mixed_float16"]):
+        np.testing.assert_allclose(half, full, rtol=0.05, atol=1e-3)

@@ -253,7 +253,9 @@ class Distiller(keras.Model):
             soft_weight: weight of the soft loss, >= 0, or a schedule.
             metrics: metrics on `(y, student logits)`, e.g. `["accuracy"]`.
             **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`,
-                `steps_per_execution`).
+                `steps_per_execution`). A `mixed_float16` student gets a
+                `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling)
+                unless `auto_scale_loss=False`.
         """
         self.hard_loss = get_hard_loss(loss)
         self.soft_loss = losses_module.get(soft_loss)
@@ -270,6 +272,14 @@ class Distiller(keras.Model):
                 "losses with `hard_weight` and `soft_weight`."
             )
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
+        if (
+            kwargs.get("auto_scale_loss", True)
+            and self.student.dtype_policy.name == "mixed_float16"
+            and not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
+        ):
+            # Keras wraps the optimizer only when the Distiller's own policy is
+            # mixed_float16; a float16 student needs loss scaling either way.
+            self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
         self._distiller_compile_config = {
             "optimizer": self.optimizer,
             "loss": self.hard_loss,
