@@ -254,11 +254,13 @@ def test_float32_student_with_mixed_bfloat16_teacher():
 
 
 def test_mixed_float16_student_gets_loss_scaling_and_the_float32_update():
+    # Loss weights of 1e-6 make gradients below float16's smallest number:
+    # without loss scaling the float16 student does not move at all.
     x, y = toy_data()
     keras.utils.set_random_seed(0)
     teacher = dense_model(32, "teacher")
     updates = {}
-    for policy in ("float32", "mixed_float16"):
+    for policy, auto_scale_loss in (("float32", True), ("mixed_float16", True), ("mixed_float16", False)):
         keras.utils.set_random_seed(1)
         keras.config.set_dtype_policy(policy)
         try:
@@ -266,13 +268,16 @@ def test_mixed_float16_student_gets_loss_scaling_and_the_float32_update():
         finally:
             keras.config.set_dtype_policy("float32")
         distiller = tfdistill.Distiller(teacher, student)  # the Distiller itself is float32
-        distiller.compile(keras.optimizers.SGD(0.5))
+        distiller.compile(
+            keras.optimizers.SGD(1e6), hard_weight=1e-6, soft_weight=1e-6, auto_scale_loss=auto_scale_loss
+        )
+        scaled = isinstance(distiller.optimizer, keras.optimizers.LossScaleOptimizer)
+        assert scaled == (policy == "mixed_float16" and auto_scale_loss)
         before = [w.numpy().copy() for w in student.trainable_weights]
         distiller.fit(x, y, epochs=1, batch_size=len(x), verbose=0)
-        updates[policy] = [w.numpy() - b for w, b in zip(student.trainable_weights, before)]
-        if policy == "mixed_float16":
-            assert isinstance(distiller.optimizer, keras.optimizers.LossScaleOptimizer)
-            assert float(distiller.optimizer.dynamic_scale) > 1.0  # gradients were scaled, then unscaled
-    # One step: the float16 student moves as the float32 one does (loss scale undone).
-    for full, half in zip(updates["float32"], updates["mixed_float16"]):
+        updates[policy, auto_scale_loss] = [w.numpy() - b for w, b in zip(student.trainable_weights, before)]
+    assert all(np.all(u == 0) for u in updates["mixed_float16", False])  # underflowed
+    # With scaling, the float16 student moves as the float32 one does (scale undone).
+    for full, half in zip(updates["float32", True], updates["mixed_float16", True]):
+        assert np.abs(full).max() > 0.1
         np.testing.assert_allclose(half, full, rtol=0.05, atol=1e-3)

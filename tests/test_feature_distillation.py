@@ -178,3 +178,18 @@ def test_cached_features_must_hold_every_pairs_teacher_layer():
         distiller.fit(offline.offline_dataset(x, y, logits, teacher_features=maps), verbose=0)
     with pytest.raises(ValueError, match="`features`. Expected a non-empty list"):
         offline.compute_teacher_outputs(distiller.teacher, x, "t_relu")
+
+
+def test_cached_features_without_feature_pairs_train_on_the_cached_logits():
+    from tfdistill.data import make_dataset
+
+    x, y = images()
+    teacher = cnn(8, "t")
+    logits, maps = offline.compute_teacher_outputs(teacher, x, ["t_relu"], dtype="float32", verbose=0)
+    histories = []
+    for data in (make_dataset(x, y, batch_size=8, shuffle=True, seed=2),
+                 offline.offline_dataset(x, y, logits, batch_size=8, seed=2, teacher_features=maps)):
+        distiller = feature_distiller([])
+        distiller.teacher.set_weights(teacher.get_weights())
+        histories.append(distiller.fit(data, epochs=1, verbose=0).history)
+    np.testing.assert_allclose(histories[0]["soft_loss"], histories[1]["soft_loss"], rtol=1e-5)

@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import tfdistill
 from tfdistill import losses
@@ -100,3 +101,11 @@ def test_distiller_follows_the_temperature_schedule_and_keeps_it_when_saved(tmp_
     distiller.save(tmp_path / "d.keras")
     restored = keras.models.load_model(tmp_path / "d.keras")
     assert float(restored.soft_loss.temperature(5)) == pytest.approx(2.5)
+
+
+def test_a_temperature_schedule_that_reaches_zero_stops_at_that_step():
+    falling = keras.optimizers.schedules.PolynomialDecay(2.0, 10, end_learning_rate=0.0)
+    loss = losses.KnowledgeDistillation(temperature=falling)  # T(0) = 2 passes the eager check
+    assert float(loss(np.zeros((1, 3)), np.ones((1, 3)), step=5)) >= 0.0
+    with pytest.raises(tf.errors.InvalidArgumentError, match="reached a value <= 0"):
+        loss(np.zeros((1, 3)), np.ones((1, 3)), step=10)

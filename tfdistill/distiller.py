@@ -409,7 +409,7 @@ class Distiller(keras.Model):
         hard_weight, soft_weight = self.current_weights()
         hard = self.hard_loss(y, student_logits, sample_weight=sample_weight)
         if isinstance(teacher_logits, dict):
-            teacher_logits = self._top_k_teacher(teacher_logits)
+            teacher_logits = self._top_k_teacher(teacher_logits, int(student_logits.shape[-1]))
         soft = self.soft_loss(
             teacher_logits, student_logits, sample_weight=sample_weight, labels=y, step=self.optimizer.iterations
         )
@@ -426,21 +426,33 @@ class Distiller(keras.Model):
             )
         return total, terms
 
-    def _top_k_teacher(self, cached):
+    def _top_k_teacher(self, cached, num_classes):
         """Checks that the soft loss can read a top-k cache at its temperature."""
         self._check_top_k_loss()
         temperature = self.soft_loss.temperature
-        check = tf.debugging.assert_near(
-            cached["temperature"],
-            tf.fill(tf.shape(cached["temperature"]), tf.constant(temperature, tf.float32)),
-            message=(
+        classes = tf.cast(cached["classes"], tf.int64)
+        class_message = (
+            f"Invalid data: the top-k teacher cache holds class ids outside [0, "
+            f"{num_classes - 1}], but the student outputs {num_classes} "
+            "classes; the cache belongs to another teacher or label set."
+        )
+        class_checks = [
+            tf.debugging.assert_non_negative(classes, message=class_message),
+            tf.debugging.assert_less(classes, tf.constant(num_classes, tf.int64), message=class_message),
+        ]
+        cached_temperature = tf.cast(cached["temperature"], tf.float32)
+        check = tf.debugging.Assert(
+            tf.reduce_all(tf.abs(cached_temperature - temperature) <= 1e-5 * temperature),
+            [
                 f"Invalid data: the top-k teacher cache was computed for another "
                 f"temperature than the soft loss's T={temperature}; compute it with "
-                f"`temperature={temperature}`."
-            ),
+                f"`temperature={temperature}`. The cache's temperature:",
+                cached_temperature[:1],
+            ],
+            summarize=1,
         )
-        with tf.control_dependencies([check]):
-            return {"values": tf.identity(cached["values"]), "classes": cached["classes"]}
+        with tf.control_dependencies([check, *class_checks]):
+            return {"values": tf.identity(cached["values"]), "classes": tf.identity(cached["classes"])}
 
     def _check_top_k_loss(self):
         if is_schedule(getattr(self.soft_loss, "temperature", None)):
@@ -530,12 +542,14 @@ class Distiller(keras.Model):
 
         When a `tfdistill.callbacks.BackupAndRestore` resumes an interrupted
         run at epoch `E`, a `tf.data.Dataset` `x` is first advanced by `E`
-        passes (iterators created, no element drawn), so a seeded pipeline
+        epochs (the iterators the interrupted run created are created again,
+        one element drawn from each it read; see
+        `tfdistill.callbacks.advance_to_resumed_epoch`), so a seeded pipeline
         that reshuffles or re-augments every epoch yields epoch `E`'s order,
         as in the uninterrupted run.
         """
         self.check_data(x, y, kwargs.get("sample_weight"))
-        if isinstance(x, tf.data.Dataset):
+        if isinstance(x, (tf.data.Dataset, tf.distribute.DistributedDataset)):
             callbacks_module.advance_to_resumed_epoch(
                 x, kwargs.get("callbacks"), kwargs.get("initial_epoch", 0), kwargs.get("steps_per_epoch")
             )
@@ -643,6 +657,8 @@ class Distiller(keras.Model):
         self._num_classes = int(student_out.shape[-1])
 
     def _check_cached_features(self, features):
+        if not self.feature_pairs:
+            return  # Cached features without feature pairs are simply not used.
         for pair, expected in zip(self.feature_pairs, self._teacher_with_features.outputs[1:]):
             if pair.teacher_layer not in features:
                 raise ValueError(

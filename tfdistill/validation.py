@@ -180,6 +180,35 @@ def check_top_k_shapes(values, classes, student_output):
         )
 
 
+def check_top_k_arguments(top_k, temperature, num_classes=None):
+    """`top_k` (an int in `[1, num_classes]`, or None) and the cache's fixed temperature.
+
+    Returns:
+        `(top_k, temperature)`, the temperature as a float (None without `top_k`).
+    """
+    if top_k is None:
+        return None, None
+    upper = num_classes if num_classes else "num_classes"
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1 or (num_classes and top_k > num_classes):
+        raise ValueError(
+            f"Invalid value for argument `top_k`. Expected an int in [1, {upper}] (the "
+            f"teacher's number of classes) or None. Received: top_k={top_k!r}"
+        )
+    if temperature is None:
+        raise ValueError(
+            "Invalid value for argument `temperature`: `top_k` needs the temperature of "
+            "the KD loss the cache will train with, because the remainder logit depends "
+            "on it. Received: temperature=None"
+        )
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ValueError(
+            "Invalid value for argument `temperature`. Expected a number > 0: a top-k "
+            "cache holds its remainder logit at one fixed temperature, so it cannot "
+            f"follow a schedule. Received: temperature={temperature!r}"
+        )
+    return top_k, float(temperature)
+
+
 def check_sample_weight(sample_weight):
     """Sample weights must be finite and >= 0, one per example."""
     if sample_weight is None:

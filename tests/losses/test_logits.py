@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import tfdistill
 from tfdistill import losses
 from tfdistill.losses import KnowledgeDistillation, hinton_kd, top_k_kd, top_k_logits
 
@@ -163,3 +164,30 @@ def test_kd_class_reads_a_top_k_teacher():
     values, classes = top_k_logits(teacher, k=2, temperature=4.0)
     loss = KnowledgeDistillation(4.0)({"values": values, "classes": classes}, student)
     np.testing.assert_allclose(loss, top_k_kd(values, classes, student, 4.0)[0], rtol=1e-6)
+
+
+def test_kd_refuses_a_top_k_teacher_when_standardized_or_scheduled():
+    values, classes = top_k_logits([[3.0, 1.0, 0.0]], k=2, temperature=4.0)
+    teacher = {"values": values, "classes": classes}
+    with pytest.raises(ValueError, match="standardize=True"):
+        KnowledgeDistillation(4.0, standardize=True)(teacher, [[0.0, 0.0, 0.0]])
+    cooling = tfdistill.schedules.LinearWarmup(1.0, 10, initial=4.0)
+    with pytest.raises(ValueError, match="cannot be standardized or follow a temperature schedule"):
+        KnowledgeDistillation(cooling)(teacher, [[0.0, 0.0, 0.0]], step=0)
+
+
+def test_top_k_kd_keeps_the_right_classes_per_row():
+    # Different kept classes per row; each row checked against its own hand-made
+    # (k + 1)-bin KL.
+    teacher = np.array([[2.0, 0.0, 1.0, -1.0], [0.0, 3.0, -2.0, 1.0]], "float32")
+    student = np.array([[0.5, 0.1, -0.3, 0.2], [1.0, -1.0, 0.0, 0.4]], "float32")
+    values, classes = top_k_logits(teacher, k=2, temperature=1.0)
+    got = np.asarray(top_k_kd(values, classes, student, 1.0))
+    for row in range(2):
+        kept = np.argsort(-teacher[row])[:2]
+        rest = np.setdiff1d(np.arange(4), kept)
+        p = np.exp(teacher[row]) / np.exp(teacher[row]).sum()
+        q = np.exp(student[row]) / np.exp(student[row]).sum()
+        p_bins = np.append(p[kept], p[rest].sum())
+        q_bins = np.append(q[kept], q[rest].sum())
+        np.testing.assert_allclose(got[row], np.sum(p_bins * np.log(p_bins / q_bins)), rtol=1e-5)

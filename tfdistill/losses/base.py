@@ -1,6 +1,7 @@
 """The base class of every soft (teacher-matching) loss."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -27,6 +28,9 @@ class DistillationLoss(keras.losses.Loss):
     """
 
     uses_labels = False
+    # True for a loss whose `call` reads a top-k teacher cache (a dict with
+    # "values" and "classes"); see `tfdistill.offline.TopKLogits`.
+    supports_top_k = False
 
     def __init__(self, name=None, reduction="sum_over_batch_size"):
         super().__init__(name=name, reduction=reduction, dtype="float32")
@@ -65,7 +69,17 @@ class DistillationLoss(keras.losses.Loss):
                 "schedule, which needs the training step. Pass `step=` (the Distiller "
                 "does). Received: step=None"
             )
-        return ops.cast(temperature(self._step), "float32")
+        value = ops.cast(temperature(self._step), "float32")
+        # The schedule was checked at step 0 only; check every step's value.
+        check = tf.debugging.assert_positive(
+            value,
+            message=(
+                f"Invalid temperature schedule of the `{type(self).__name__}` loss: "
+                "it reached a value <= 0."
+            ),
+        )
+        with tf.control_dependencies([check]):
+            return tf.identity(value)
 
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}

@@ -7,7 +7,7 @@ value per example, shape `(batch,)`, computed in float32.
 import keras
 from keras import ops
 
-from tfdistill.losses.base import DistillationLoss, check_temperature, serialize_temperature
+from tfdistill.losses.base import DistillationLoss, check_temperature, is_schedule, serialize_temperature
 
 
 def standardize_logits(logits, epsilon=1e-7):
@@ -84,6 +84,20 @@ def hinton_kd(teacher_logits, student_logits, temperature=4.0, standardize=False
     return (temperature**2) * kl
 
 
+def _kept_mask(classes, num_classes):
+    """`(batch, num_classes)` booleans, True at each row's `classes`.
+
+    A scatter, not `one_hot`: `(batch, num_classes)` memory instead of
+    `(batch, k, num_classes)`, which matters for vocabulary-sized outputs.
+    """
+    classes = ops.cast(classes, "int32")
+    batch = ops.shape(classes)[0]
+    rows = ops.broadcast_to(ops.expand_dims(ops.arange(batch, dtype="int32"), -1), ops.shape(classes))
+    indices = ops.reshape(ops.stack([rows, classes], axis=-1), (-1, 2))
+    ones = ops.ones_like(ops.reshape(classes, (-1,)), "float32")
+    return ops.scatter(indices, ones, (batch, num_classes)) > 0
+
+
 def top_k_kd(teacher_values, teacher_classes, student_logits, temperature=4.0):
     """Hinton KD against a teacher cached as its top-k logits, per example.
 
@@ -127,7 +141,7 @@ def top_k_kd(teacher_values, teacher_classes, student_logits, temperature=4.0):
     log_p_teacher = ops.log_softmax(teacher_values / temperature, axis=-1)
     scaled = student_logits / temperature
     kept = ops.take_along_axis(scaled, classes, axis=-1)
-    is_kept = ops.max(ops.one_hot(classes, num_classes), axis=1) > 0
+    is_kept = _kept_mask(classes, num_classes)
     # A large finite fill, not -inf: with every class kept the remainder's
     # log-mass is then finite and its gradient zero instead of NaN.
     rest = ops.logsumexp(ops.where(is_kept, -1e9, scaled), axis=-1, keepdims=True)
@@ -148,8 +162,8 @@ def top_k_logits(logits, k, temperature=4.0):
 
     Returns:
         `(values, classes)`: `values` of shape `(batch, k + 1)` (the top-k
-        logits, then `T · logsumexp` of the others divided by `T`, `-inf`
-        when there are none) and int32 `classes` of shape `(batch, k)`.
+        logits, then the remainder logit `T · logsumexp(t_rest / T)` over the
+        other classes, `-inf` when there are none) and int32 `classes` of shape `(batch, k)`.
 
     Example:
         >>> values, classes = top_k_logits([[0.0, 2.0, 1.0]], k=2, temperature=1.0)
@@ -158,7 +172,7 @@ def top_k_logits(logits, k, temperature=4.0):
     """
     logits = ops.cast(logits, "float32")
     values, classes = ops.top_k(logits, k)
-    is_kept = ops.max(ops.one_hot(classes, ops.shape(logits)[-1]), axis=1) > 0
+    is_kept = _kept_mask(classes, ops.shape(logits)[-1])
     rest = temperature * ops.logsumexp(
         ops.where(is_kept, float("-inf"), logits / temperature), axis=-1, keepdims=True
     )
@@ -228,6 +242,14 @@ class KnowledgeDistillation(DistillationLoss):
 
     def call(self, teacher_logits, student_logits):
         if isinstance(teacher_logits, dict):  # Cached top-k teacher, see `tfdistill.offline`.
+            if self.standardize or is_schedule(self.temperature):
+                raise ValueError(
+                    "Invalid teacher for the KD loss: a top-k teacher cache holds the "
+                    "logits at one temperature without the rest of the classes, so it "
+                    "cannot be standardized or follow a temperature schedule. Received: "
+                    f"standardize={self.standardize}, temperature={self.temperature!r}. "
+                    "Cache every logit (`top_k=None`)."
+                )
             return top_k_kd(teacher_logits["values"], teacher_logits["classes"], student_logits, self.temperature)
         return hinton_kd(teacher_logits, student_logits, self.current_temperature(), self.standardize)
 
