@@ -259,3 +259,50 @@ def test_distributed_batch_must_split_over_replicas(images):
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     with pytest.raises(ValueError, match="batch_size=7"):
         offline.distributed_offline_dataset(tf.distribute.MirroredStrategy(devices), image_teacher(), x, y, batch_size=7)
+
+
+def test_top_k_arguments_are_checked_before_the_disk_cache_is_touched(images, tmp_path):
+    x, _ = images
+    with pytest.raises(ValueError, match="temperature=None"):
+        offline.cached_teacher_logits(image_teacher(), x, cache_dir=str(tmp_path), verbose=0, top_k=2)
+    cooling = tfdistill.schedules.LinearWarmup(1.0, 10, initial=4.0)
+    with pytest.raises(ValueError, match="cannot follow a schedule"):
+        offline.cached_teacher_logits(image_teacher(), x, cache_dir=str(tmp_path), verbose=0, top_k=2, temperature=cooling)
+    with pytest.raises(ValueError, match=r"Expected an int in \[1, 4\]"):
+        offline.compute_teacher_logits(image_teacher(), x, verbose=0, top_k=0, temperature=1.0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_top_k_cache_with_class_ids_beyond_the_student_stops_before_any_update(images):
+    x, y = images
+    teacher, student = image_teacher(), image_student()
+    top = offline.compute_teacher_logits(teacher, x, dtype="float32", verbose=0, top_k=2, temperature=4.0)
+    foreign = top._replace(classes=top.classes + 3)  # ids up to 6 for a 4-class student
+    distiller = tfdistill.Distiller(teacher, student)
+    distiller.compile(keras.optimizers.SGD(0.1), soft_loss=tfdistill.losses.KnowledgeDistillation(4.0))
+    initial = student.get_weights()
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"class ids outside \[0, 3\]"):
+        distiller.fit(offline.offline_dataset(x, y, foreign), verbose=0)
+    for before, after in zip(initial, student.get_weights()):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_fit_on_a_partial_top_k_cache_reports_top_k_kd(images):
+    x, y = images
+    teacher = image_teacher()
+    top = offline.compute_teacher_logits(teacher, x, dtype="float32", verbose=0, top_k=2, temperature=2.0)
+    student = image_student()
+    distiller = tfdistill.Distiller(teacher, student)
+    distiller.compile(keras.optimizers.SGD(0.0), soft_loss=tfdistill.losses.KnowledgeDistillation(2.0))
+    logs = distiller.evaluate(offline.offline_dataset(x, y, top, batch_size=40, shuffle=False), return_dict=True, verbose=0)
+    s = student.predict(x.astype("float32")[..., None] / 255.0, verbose=0)
+    expected = np.mean(tfdistill.losses.top_k_kd(top.values[0], top.classes[0], s, 2.0))
+    full = np.mean(tfdistill.losses.hinton_kd(teacher.predict(x.astype("float32")[..., None] / 255.0, verbose=0), s, 2.0))
+    assert logs["soft_loss"] == pytest.approx(float(expected), rel=1e-5)
+    assert logs["soft_loss"] < full  # two of four classes kept: a coarser, smaller KL
+
+
+def test_worker_shards_are_disjoint_and_equally_long():
+    shards = [offline.shard_indices(11, worker, 3) for worker in range(3)]
+    assert [list(s) for s in shards] == [[0, 3, 6], [1, 4, 7], [2, 5, 8]]  # 9 and 10 left out
+    assert offline.shard_indices(40, 1, 2).tolist() == list(range(1, 40, 2))

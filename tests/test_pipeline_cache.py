@@ -43,6 +43,7 @@ def test_deterministic_pipelines_have_no_randomness(images):
         (lambda ds, flip=keras.layers.RandomFlip(): ds.map(lambda a, b: (flip(a), b)), "seed generator of a random layer"),
         (lambda ds: ds.map(lambda a, b: (tf.py_function(lambda v: v, [a], tf.float32), b)), "cannot be checked"),
         (lambda ds: ds.map(lambda a, b: (a, b), num_parallel_calls=2, deterministic=False), "deterministic=False"),
+        (lambda ds: tf.data.Dataset.range(2).interleave(lambda _: ds.shuffle(40), cycle_length=1), "reshuffles every pass"),
     ],
 )
 def test_random_pipelines_are_named(images, transform, reason):
@@ -103,7 +104,7 @@ def test_a_random_pipeline_is_not_cached_and_the_warning_says_why(images):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         forced = cache_dataset(teacher, shuffled, verbose=0, assume_deterministic=True)
-    assert forced is not shuffled
+    assert "teacher_logits" in forced.element_spec[0]  # cached at the caller's word
 
 
 def test_top_k_cache_of_a_pipeline_trains_like_the_full_cache(images):
@@ -125,3 +126,11 @@ def test_bad_arguments(images):
         cache_dataset(image_teacher(), make_dataset(x, batch_size=8))
     with pytest.raises(ValueError, match="temperature=None"):
         cache_dataset(image_teacher(), make_dataset(x, y), top_k=2)
+
+
+def test_a_repeated_or_empty_pipeline_is_refused(images):
+    x, y = images
+    with pytest.raises(ValueError, match="repeats forever"):
+        cache_dataset(image_teacher(), make_dataset(x, y).repeat(), verbose=0)
+    with pytest.raises(ValueError, match="yielded no batches"):
+        cache_dataset(image_teacher(), make_dataset(x, y).take(0), verbose=0)

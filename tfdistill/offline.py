@@ -14,6 +14,7 @@ passes, leaving the teacher online.
 
 import hashlib
 import os
+import uuid
 from typing import NamedTuple
 
 import keras
@@ -28,9 +29,23 @@ from tfdistill.distiller import (
     TEACHER_LOGITS_KEY,
     TEACHER_TEMPERATURE_KEY,
 )
-from tfdistill.losses.base import check_temperature
+from tfdistill import validation
 from tfdistill.losses.logits import top_k_logits
-from tfdistill.pipeline_cache import cache_dataset, pipeline_randomness  # noqa: F401  (for any tf.data pipeline)
+from tfdistill.pipeline_cache import cache_dataset, pipeline_randomness  # For any tf.data pipeline.
+
+__all__ = [
+    "TopKLogits",
+    "cache_dataset",
+    "cache_key",
+    "cache_size_bytes",
+    "cached_teacher_logits",
+    "compute_teacher_logits",
+    "compute_teacher_outputs",
+    "distributed_offline_dataset",
+    "offline_dataset",
+    "pipeline_randomness",
+    "shard_indices",
+]
 
 
 class TopKLogits(NamedTuple):
@@ -112,19 +127,7 @@ def compute_teacher_logits(
             f"Received: views={views!r}"
         )
     num_classes = int(teacher.outputs[0].shape[-1]) if getattr(teacher, "outputs", None) else None
-    if top_k is not None:
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= (num_classes or top_k):
-            raise ValueError(
-                "Invalid value for argument `top_k`. Expected an int in [1, "
-                f"{num_classes}] (the teacher's number of classes) or None. Received: top_k={top_k!r}"
-            )
-        if temperature is None:
-            raise ValueError(
-                "Invalid value for argument `temperature`: `top_k` needs the "
-                "temperature of the KD loss the cache will train with, because "
-                "the remainder logit depends on it. Received: temperature=None"
-            )
-        temperature = check_temperature(temperature)
+    top_k, temperature = validation.check_top_k_arguments(top_k, temperature, num_classes)
     if top_k is None:
         outputs = _run_teacher(lambda images: {"logits": teacher(images, training=False)}, x, views, seed, batch_size, dtype, verbose)
         return outputs["logits"]
@@ -248,7 +251,7 @@ def cached_teacher_logits(teacher, x, views=1, seed=0, cache_dir=None, dtype="fl
     """
     if cache_dir is None:
         return compute_teacher_logits(teacher, x, views, seed, dtype=dtype, verbose=verbose, **kwargs)
-    top_k, temperature = kwargs.get("top_k"), kwargs.get("temperature")
+    top_k, temperature = validation.check_top_k_arguments(kwargs.get("top_k"), kwargs.get("temperature"))
     key = cache_key(teacher, x, views, seed, dtype, top_k, temperature)
     names = ("logits",) if top_k is None else ("classes", "values")  # The values are written last.
     paths = {name: os.path.join(cache_dir, f"teacher_{name}_{key}.npy") for name in names}
@@ -266,7 +269,7 @@ def cached_teacher_logits(teacher, x, views=1, seed=0, cache_dir=None, dtype="fl
     arrays = {"logits": computed} if top_k is None else {"values": computed.values, "classes": computed.classes}
     os.makedirs(cache_dir, exist_ok=True)
     for name in names:
-        temporary = f"{paths[name]}.{os.getpid()}.tmp.npy"
+        temporary = f"{paths[name]}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npy"
         np.save(temporary, arrays[name])
         os.replace(temporary, paths[name])  # Atomic: a crash never leaves a half-written cache.
     return computed
@@ -364,6 +367,20 @@ def offline_dataset(x, y, teacher_logits, batch_size=128, shuffle=True, seed=0, 
     return batched(ds)
 
 
+def shard_indices(num_examples, shard_id, num_shards):
+    """Every `num_shards`-th example from `shard_id`, all shards equally long.
+
+    The last `num_examples mod num_shards` examples are left out: a worker
+    with one step more than the others would wait for them for ever.
+
+    Example:
+        >>> shard_indices(7, 1, 3)
+        array([1, 4])
+    """
+    usable = num_examples - num_examples % num_shards
+    return np.arange(shard_id, usable, num_shards)
+
+
 def distributed_offline_dataset(
     strategy, teacher, x, y, batch_size=128, views=1, seed=0, shuffle=True, cache_dir=None, verbose=1, **kwargs
 ):
@@ -373,7 +390,10 @@ def distributed_offline_dataset(
     takes every `num_input_pipelines`-th example starting at its own id,
     runs the teacher over that shard only, and trains on it: no worker
     computes another's outputs. Each global batch of `batch_size` examples is
-    made of equal per-replica parts from every worker's shard.
+    made of equal per-replica parts from every worker's shard. When `n` is
+    not a multiple of the number of workers, the last `n mod workers`
+    examples are left out, so every worker runs the same number of steps; the
+    last batch of an epoch may be smaller (equally on every worker).
 
     Args:
         strategy: a `tf.distribute.Strategy` (the one the `Distiller` was
@@ -409,7 +429,7 @@ def distributed_offline_dataset(
     x, y = np.asarray(x), np.asarray(y)
 
     def dataset_fn(context):
-        shard = np.arange(context.input_pipeline_id, len(x), context.num_input_pipelines)
+        shard = shard_indices(len(x), context.input_pipeline_id, context.num_input_pipelines)
         logits = cached_teacher_logits(teacher, x[shard], views, seed, cache_dir=cache_dir, verbose=verbose, **kwargs)
         dataset = offline_dataset(
             x[shard], y[shard], logits, context.get_per_replica_batch_size(batch_size),

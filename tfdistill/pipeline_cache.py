@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from tfdistill.data.pipelines import AUTOTUNE
 from tfdistill.distiller import TEACHER_CLASSES_KEY, TEACHER_LOGITS_KEY, TEACHER_TEMPERATURE_KEY
-from tfdistill.losses.base import check_temperature
+from tfdistill import validation
 from tfdistill.losses.logits import top_k_logits
 
 # Ops that draw new numbers on every call (stateful random ops).
@@ -72,7 +72,7 @@ def pipeline_randomness(dataset):
         if reason not in reasons:
             reasons.append(reason)
 
-    for node in graph.node:
+    def check_dataset_op(node):
         attrs = node.attr
         if node.op.startswith("ShuffleDataset") or node.op.startswith("ShuffleAndRepeatDataset"):
             if "reshuffle_each_iteration" not in attrs or attrs["reshuffle_each_iteration"].b:
@@ -82,8 +82,12 @@ def pipeline_randomness(dataset):
                 add(f"'{node.op}' (tf.data.Dataset.random) draws new numbers every pass")
         if "deterministic" in attrs and attrs["deterministic"].s == b"false":
             add(f"'{node.op}' runs with deterministic=False, so its order can change")
+
+    for node in graph.node:
+        check_dataset_op(node)
     for function in graph.library.function:
         for node in function.node_def:
+            check_dataset_op(node)  # Datasets built inside functions (interleave, flat_map).
             if node.op in _RANDOM_OPS:
                 add(f"'{node.op}' in a mapped function draws new random numbers on every call")
             elif node.op in _STATE_OPS:
@@ -156,15 +160,14 @@ def cache_dataset(
             "Invalid value for argument `dataset`. Expected a batched `tf.data.Dataset` "
             f"of `(x, y)` or `(x, y, sample_weight)`. Received: {dataset!r}"
         )
-    if top_k is not None:
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"Invalid value for argument `top_k`. Expected an int >= 1 or None. Received: top_k={top_k!r}")
-        if temperature is None:
-            raise ValueError(
-                "Invalid value for argument `temperature`: `top_k` needs the temperature "
-                "of the KD loss the cache will train with. Received: temperature=None"
-            )
-        temperature = check_temperature(temperature)
+    top_k, temperature = validation.check_top_k_arguments(top_k, temperature)
+    cardinality = int(dataset.cardinality())
+    if cardinality == tf.data.INFINITE_CARDINALITY:
+        raise ValueError(
+            "Invalid value for argument `dataset`: it repeats forever, so the teacher "
+            "cannot run over it once. Cache the pipeline before `.repeat()`. "
+            f"Received: {dataset!r}"
+        )
     reasons = pipeline_randomness(dataset)
     if reasons and not assume_deterministic:
         warnings.warn(
@@ -187,7 +190,6 @@ def cache_dataset(
         values, classes = top_k_logits(logits, top_k, temperature)
         return {TEACHER_LOGITS_KEY: values, TEACHER_CLASSES_KEY: classes}
 
-    cardinality = int(dataset.cardinality())
     progress = keras.utils.Progbar(cardinality if cardinality > 0 else None) if verbose else None
     batches, sizes = [], []
     for element in dataset:
@@ -196,6 +198,8 @@ def cache_dataset(
         sizes.append(len(element[1]))
         if progress:
             progress.add(1)
+    if not batches:
+        raise ValueError(f"Invalid value for argument `dataset`: it yielded no batches. Received: {dataset!r}")
     stored = {
         key: tf.constant(np.concatenate([b[key] for b in batches]).astype(dtype if key == TEACHER_LOGITS_KEY else "int32"))
         for key in batches[0]
