@@ -185,3 +185,35 @@ def test_resumed_fit_sees_the_uninterrupted_order_and_augmentation(tmp_path, kno
     resumed.fit(pipeline(), epochs=3, verbose=0, callbacks=[tfdistill.callbacks.BackupAndRestore(backup)])
     for expected, got in zip(reference.student.get_weights(), resumed.student.get_weights()):
         np.testing.assert_array_equal(got, expected)
+
+
+def test_a_mid_epoch_backup_of_a_resumed_run_records_the_resumed_epoch(tmp_path):
+    import keras
+
+    import tfdistill
+    from helpers import dense_model, toy_data
+
+    x, y = toy_data(n=64)
+    backup = str(tmp_path / "backup")
+
+    def distiller():
+        keras.utils.set_random_seed(0)
+        model = tfdistill.Distiller(dense_model(16, "teacher"), dense_model(4, "student"))
+        model.compile(keras.optimizers.SGD(0.01))
+        return model
+
+    distiller().fit(x, y, batch_size=16, epochs=2, verbose=0,
+                    callbacks=[tfdistill.callbacks.BackupAndRestore(backup, delete_checkpoint=False)])
+
+    class Crash(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 2:  # after the step-3 backup of the resumed epoch
+                raise RuntimeError("crash")
+
+    with pytest.raises(RuntimeError, match="crash"):
+        distiller().fit(x, y, batch_size=16, epochs=4, verbose=0, callbacks=[
+            tfdistill.callbacks.BackupAndRestore(backup, save_freq=3, delete_checkpoint=False), Crash()])
+    pointer = json.loads(open(os.path.join(backup, "checkpoint.json")).read())
+    assert (pointer["epoch"], pointer["batch"]) == (2, 2)  # epoch 2 again on restart, not epoch 0
+    distiller().fit(x, y, batch_size=16, epochs=4, verbose=0, callbacks=[tfdistill.callbacks.BackupAndRestore(backup)])
+    assert not os.path.exists(backup)  # deleted when training finishes

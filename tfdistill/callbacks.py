@@ -2,9 +2,11 @@
 
 import json
 import os
+import shutil
 import warnings
 
 import keras
+import tensorflow as tf
 
 _POINTER = "checkpoint.json"
 
@@ -120,9 +122,17 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(os.path.join(self.backup_dir, pointer["weights"]))
         self.model._initial_epoch = pointer["epoch"]
+        # A mid-epoch backup of the resumed run records the resumed epoch, not 0.
+        self._current_epoch = pointer["epoch"]
 
     def on_train_begin(self, logs=None):
         self._load_model()
+
+    def on_train_end(self, logs=None):
+        # Only the chief deletes: another worker removing the folder could race
+        # with the chief's last backup.
+        if self.delete_checkpoint and self._is_chief() and os.path.exists(self.backup_dir):
+            shutil.rmtree(self.backup_dir)
 
 
 def advance_to_resumed_epoch(dataset, callbacks, initial_epoch=0, steps_per_epoch=None):
@@ -146,7 +156,8 @@ def advance_to_resumed_epoch(dataset, callbacks, initial_epoch=0, steps_per_epoc
     resumed run with a reshuffled, randomly augmented pipeline.
 
     Args:
-        dataset: the `tf.data.Dataset` given to `fit`.
+        dataset: the `tf.data.Dataset` (or distributed dataset, which cannot
+            be advanced: a warning says so) given to `fit`.
         callbacks: the callbacks given to `fit`; only
             `tfdistill.callbacks.BackupAndRestore` is read.
         initial_epoch: `fit`'s `initial_epoch`.
@@ -159,6 +170,15 @@ def advance_to_resumed_epoch(dataset, callbacks, initial_epoch=0, steps_per_epoc
     backups = [c for c in callbacks or [] if isinstance(c, BackupAndRestore)]
     epochs = max(0, backups[0].resume_epoch() - initial_epoch) if backups else 0
     if not epochs:
+        return 0
+    if not isinstance(dataset, tf.data.Dataset):
+        warnings.warn(
+            "Resuming on a distributed dataset: its per-epoch shuffle and augmentation "
+            "restart from their first epoch, so the resumed run sees a different order "
+            "than the interrupted one would have. Pass the `tf.data.Dataset` itself "
+            "to `fit` (Keras distributes it) to resume in the same order.",
+            stacklevel=3,
+        )
         return 0
     if steps_per_epoch is not None:
         warnings.warn(
