@@ -46,3 +46,27 @@ def test_bad_arguments(kwargs, message):
     ds = make_dataset(np.zeros((4, 4, 4, 1), "float32"), np.zeros(4, int))
     with pytest.raises(ValueError, match=message):
         mixup(ds, **kwargs)
+
+
+def test_tiny_alpha_mixes_finitely_and_keeps_nearly_whole_images():
+    # Beta(a, a) at tiny a is nearly a coin between 0 and 1; TensorFlow's gamma
+    # draws stay >= the smallest normal float, so lam is never 0 / 0.
+    images = tf.random.stateless_uniform([256, 2, 2, 1], [0, 1])
+    mixed, labels = mix_batch(images, tf.range(256), tf.constant([3, 4]), alpha=1e-8)
+    assert np.all(np.isfinite(mixed.numpy()))
+    own = np.abs(mixed.numpy() - images.numpy()).max(axis=(1, 2, 3)) < 1e-6
+    assert own.mean() > 0.3  # many examples keep their own image (lam ~ 1) ...
+    assert np.all(labels.numpy()[own] == np.arange(256)[own])  # ... and their own label
+
+
+@pytest.mark.parametrize("alpha", [0.2, 2.0])
+def test_shares_follow_the_beta_distribution(alpha):
+    # One class per example, so example i's own share is its one-hot label's entry i.
+    batch = 2048
+    images = tf.zeros([batch, 1, 1, 1])
+    _, soft = mix_batch(images, tf.range(batch), tf.constant([5, 6]), alpha=alpha, num_classes=batch, labels_mode="one_hot")
+    lam = np.diagonal(soft.numpy())
+    assert np.all(np.isfinite(lam))
+    # Beta(a, a): mean 1/2, variance 1 / (4 (2a + 1)).
+    assert abs(lam.mean() - 0.5) < 0.03
+    assert lam.var() == pytest.approx(1 / (4 * (2 * alpha + 1)), rel=0.1)

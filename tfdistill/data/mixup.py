@@ -18,7 +18,8 @@ def mix_batch(images, labels, seed, alpha=1.0, num_classes=None, labels_mode="do
         images: `float` tensor of shape `(batch, ...)`.
         labels: integer class ids, shape `(batch,)`.
         seed: int tensor of shape `(2,)`, the stateless random seed.
-        alpha: concentration of the Beta distribution, > 0 (`1.0`: uniform).
+        alpha: concentration of the Beta distribution, a number > 0 (`1.0`:
+            uniform; small values mix little, most shares near 0 or 1).
         num_classes: number of classes, needed for `labels_mode="one_hot"`.
         labels_mode: `"dominant"` keeps the class id of the image with the
             larger share (for a `Distiller` whose soft loss reads the teacher
@@ -32,8 +33,17 @@ def mix_batch(images, labels, seed, alpha=1.0, num_classes=None, labels_mode="do
     batch = tf.shape(images)[0]
     seeds = tf.random.experimental.stateless_split(seed, 3)
     # Beta(a, a) = G1 / (G1 + G2) with G ~ Gamma(a).
-    gammas = tf.random.stateless_gamma([2, batch], seeds[0], alpha=alpha)
-    lam = gammas[0] / (gammas[0] + gammas[1])
+    if alpha >= 1:
+        gammas = tf.random.stateless_gamma([2, batch], seeds[0], alpha=alpha)
+        lam = gammas[0] / (gammas[0] + gammas[1])
+    else:
+        # Small a: Gamma(a) draws fall below the smallest float, where both
+        # would read as equal (lam = 0.5). In logs, with Gamma(a) = Gamma(a + 1)
+        # * U^(1/a) (Marsaglia and Tsang), the share stays exact.
+        gammas = tf.random.stateless_gamma([2, batch], seeds[0], alpha=alpha + 1.0)
+        uniform = tf.random.stateless_uniform([2, batch], seeds[2], minval=1e-30, maxval=1.0)
+        log_gammas = tf.math.log(gammas) + tf.math.log(uniform) / alpha
+        lam = tf.sigmoid(log_gammas[0] - log_gammas[1])
     partner = tf.argsort(tf.random.stateless_uniform([batch], seeds[1]))
     shape = tf.concat([[batch], tf.ones([tf.rank(images) - 1], tf.int32)], 0)
     lam_images = tf.cast(tf.reshape(lam, shape), images.dtype)
