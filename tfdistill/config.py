@@ -28,9 +28,9 @@ DEFAULTS = {
     },
     "distill": {
         "soft_loss": "kd",
-        "temperature": 4.0,
-        "hard_weight": 0.5,
-        "soft_weight": 0.5,
+        "temperature": 1.0,
+        "hard_weight": 0.0,
+        "soft_weight": 1.0,
         "epochs": 20,
         "batch_size": 128,
         "learning_rate": 0.003,

@@ -34,9 +34,11 @@ class Recipe:
     epochs: int = 20
     batch_size: int = 128
     learning_rate: float = 3e-3
-    temperature: float = 4.0
-    hard_weight: float = 0.5
-    soft_weight: float = 0.5
+    # KD at T=1 on the teacher's probabilities alone: the best distillation
+    # setting on the validation split in every comparison run here (README).
+    temperature: float = 1.0
+    hard_weight: float = 0.0
+    soft_weight: float = 1.0
     views: int = 4
     student_width: int = 16
     seed: int = 0
