@@ -28,6 +28,10 @@ def test_demo_on_a_subset_distils_and_exports(tmp_path):
     params = [row[1] for row in result["rows"]]
     assert params[0] >= 50 * params[2]
     assert len(result["distilled_history"]["soft_loss"]) == 3
+    fidelity = result["fidelity"]
+    assert (fidelity["train"].examples, fidelity["test"].examples) == (6000, 10_000)
+    assert fidelity["test"].student_accuracy == pytest.approx(result["distilled_accuracy"])
+    assert fidelity["test"].teacher_accuracy == pytest.approx(result["teacher_accuracy"])
     # The export's serving signature gives the student's own predictions.
     path = result["export_path"]
     assert path == str(saved_models / demo.STUDENT_NAME / "1")

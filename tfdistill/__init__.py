@@ -8,6 +8,7 @@ from tfdistill.distiller import Distiller
 from tfdistill.ensemble import TeacherEnsemble
 from tfdistill.errors import NonFiniteLossError
 from tfdistill.features import FeaturePair
+from tfdistill.fidelity import Fidelity, fidelity_from_logits, measure_fidelity
 from tfdistill.losses import KnowledgeDistillation, SoftenedProbabilityMSE
 from tfdistill.validation import strip_softmax
 from tfdistill.version import __version__
@@ -15,6 +16,7 @@ from tfdistill.version import __version__
 __all__ = [
     "Distiller",
     "FeaturePair",
+    "Fidelity",
     "NonFiniteLossError",
     "TeacherEnsemble",
     "callbacks",
@@ -22,7 +24,9 @@ __all__ = [
     "KnowledgeDistillation",
     "SoftenedProbabilityMSE",
     "data",
+    "fidelity_from_logits",
     "losses",
+    "measure_fidelity",
     "models",
     "offline",
     "strip_softmax",

@@ -87,28 +87,50 @@ def _evaluate(args):
 
     from tfdistill.data import load_fashion_mnist, to_float_images
 
-    if not os.path.isfile(args.model):
-        raise FileNotFoundError(f"Invalid value for argument `model`: no file at {args.model!r}")
-    _, (x_test, y_test) = load_fashion_mnist(args.data_dir)
-    x_test = to_float_images(x_test)
+    for argument, path in (("model", args.model), ("--teacher", args.teacher)):
+        if path is not None and not os.path.isfile(path):
+            raise FileNotFoundError(f"Invalid value for argument `{argument}`: no file at {path!r}")
+    if not args.model.endswith((".tflite", ".keras")):
+        raise ValueError(f"Invalid value for argument `model`: expected a .keras or .tflite file. Received: {args.model!r}")
+    if args.teacher is not None and not args.teacher.endswith(".keras"):
+        raise ValueError(f"Invalid value for argument `--teacher`: expected a .keras file. Received: {args.teacher!r}")
+    (x_train, y_train), (x_test, y_test) = load_fashion_mnist(args.data_dir)
+    splits = {"test": (to_float_images(x_test), y_test)}
+    if args.teacher is not None:
+        splits = {"train": (to_float_images(x_train), y_train), **splits}
     size = os.path.getsize(args.model)
     if args.model.endswith(".tflite"):
         from tfdistill.export.tflite import TFLiteRunner
 
         with open(args.model, "rb") as f:
             runner = TFLiteRunner(f.read())
-        predictions = np.concatenate([runner(x) for x in x_test]).argmax(-1)
+
+        def predict(x):
+            return np.concatenate([runner(image) for image in x])
+
         parameters = "n/a"
-    elif args.model.endswith(".keras"):
+    else:
         import keras
 
         model = keras.models.load_model(args.model)
-        predictions = model.predict(x_test, batch_size=1024, verbose=0).argmax(-1)
+
+        def predict(x):
+            return model.predict(x, batch_size=1024, verbose=0)
+
         parameters = f"{model.count_params():,}"
-    else:
-        raise ValueError(f"Invalid value for argument `model`: expected a .keras or .tflite file. Received: {args.model!r}")
+    logits = {split: predict(x) for split, (x, _) in splits.items()}
     print(f"{args.model}: {size:,} bytes, {parameters} parameters, "
-          f"Fashion-MNIST test accuracy {np.mean(predictions == y_test):.2%} ({len(y_test):,} images)")
+          f"Fashion-MNIST test accuracy {np.mean(logits['test'].argmax(-1) == y_test):.2%} ({len(y_test):,} images)")
+    if args.teacher is not None:
+        import keras
+
+        from tfdistill.fidelity import fidelity_from_logits
+
+        teacher = keras.models.load_model(args.teacher)
+        print(f"Fidelity to the teacher {args.teacher}:")
+        for split, (x, y) in splits.items():
+            teacher_logits = teacher.predict(x, batch_size=1024, verbose=0)
+            print(f"  {split:<5} {fidelity_from_logits(teacher_logits, logits[split], y)}")
     return 0
 
 
@@ -219,10 +241,16 @@ def build_parser():
         "evaluate",
         help="Test accuracy, size and parameters of a .keras or .tflite model on Fashion-MNIST.",
         description="Loads MODEL (.keras, or .tflite run in the TFLite interpreter) and reports its "
-                    "file size, parameter count and accuracy on the 10,000 Fashion-MNIST test images.",
+                    "file size, parameter count and accuracy on the 10,000 Fashion-MNIST test images; "
+                    "with --teacher, also how closely it follows that teacher.",
     )
     evaluate.add_argument("model", help="a .keras or .tflite file")
     evaluate.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder")
+    evaluate.add_argument(
+        "--teacher", default=None,
+        help="a teacher .keras file: also report the model's fidelity to it (top-1 agreement, KL) "
+             "on the 60,000 training and the 10,000 test images",
+    )
     evaluate.set_defaults(func=_evaluate)
 
     benchmark = commands.add_parser(

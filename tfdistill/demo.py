@@ -20,6 +20,7 @@ from tfdistill.data.pipelines import make_dataset, to_float_images
 from tfdistill.distiller import Distiller
 from tfdistill.export.saved_model import KERAS_COPY, export_saved_model, latest_version_dir
 from tfdistill.export.tflite import export_tflite
+from tfdistill.fidelity import measure_fidelity
 from tfdistill.losses import KnowledgeDistillation
 from tfdistill.models.fashion_mnist import build_student, build_teacher
 
@@ -157,7 +158,8 @@ def run(
         verbose: Keras verbosity of `fit`.
 
     Returns:
-        A dict with the table rows, accuracies and the export path.
+        A dict with the table rows, accuracies, the distilled student's
+        fidelity to the teacher (`"train"`, `"test"`) and the export path.
     """
     recipe = recipe or Recipe()
     start = time.time()
@@ -199,6 +201,13 @@ def run(
         + (f", {gain / gap:.0%} of the teacher-student gap closed" if gap > 0 else "")
         + f"; {teacher.count_params() / distilled.count_params():.0f}x fewer parameters than the teacher."
     )
+    fidelity = {
+        "train": measure_fidelity(teacher, distilled, to_float_images(x_train), y_train),
+        "test": measure_fidelity(teacher, distilled, x_test_float, y_test),
+    }
+    print("How closely the distilled student follows the teacher:")
+    for split, report in fidelity.items():
+        print(f"  {split:<5} {report}")
     path = None
     if export:
         path = export_saved_model(
@@ -230,4 +239,5 @@ def run(
         "scratch_history": scratch_history,
         "distilled_history": distilled_history,
         "export_path": path,
+        "fidelity": fidelity,
     }

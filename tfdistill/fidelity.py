@@ -1,0 +1,146 @@
+"""How closely a student follows its teacher: top-1 agreement and KL divergence.
+
+Measured on the training images as well as held-out ones, fidelity tells why
+a distilled student is where it is: a student that does not match its teacher
+even on the images it was trained on is held back by its capacity (or its
+optimisation), and more epochs of the same loss buy little; one that matches
+it on the training images but not on held-out ones needs more (or more
+varied) transfer data, such as augmented views.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+
+from tfdistill import validation
+
+
+@dataclasses.dataclass(frozen=True)
+class Fidelity:
+    """Agreement between a teacher and a student on one set of examples.
+
+    Attributes:
+        examples: number of examples measured.
+        top1_agreement: share of examples on which the student's top class is
+            the teacher's.
+        kl_divergence: mean `KL(teacher || student)` of their softmax
+            probabilities at temperature 1, in nats.
+        teacher_accuracy: the teacher's accuracy on the labels, or `None`
+            without labels.
+        student_accuracy: the student's accuracy, or `None` without labels.
+    """
+
+    examples: int
+    top1_agreement: float
+    kl_divergence: float
+    teacher_accuracy: float = None
+    student_accuracy: float = None
+
+    def __str__(self):
+        text = (
+            f"top-1 agreement {self.top1_agreement:.2%}, KL(teacher || student) "
+            f"{self.kl_divergence:.4f} nats"
+        )
+        if self.teacher_accuracy is not None:
+            text += f", accuracy teacher {self.teacher_accuracy:.2%} / student {self.student_accuracy:.2%}"
+        return text + f" ({self.examples:,} examples)"
+
+
+def _log_softmax(logits):
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def fidelity_from_logits(teacher_logits, student_logits, labels=None):
+    """Fidelity of a student to its teacher from their logits.
+
+    Args:
+        teacher_logits: array `(examples, classes)` of the teacher's logits.
+        student_logits: array of the same shape, the student's logits.
+        labels: optional integer class ids `(examples,)`, for both models'
+            accuracies.
+
+    Returns:
+        A `Fidelity`.
+
+    Example:
+        >>> fidelity_from_logits([[2.0, 0.0]], [[1.0, 0.0]]).top1_agreement
+        1.0
+
+    Reference:
+        Stanton et al., "Does Knowledge Distillation Really Work?",
+        NeurIPS 2021 (top-1 agreement and predictive KL as fidelity).
+    """
+    teacher_logits = np.asarray(teacher_logits, dtype="float64")
+    student_logits = np.asarray(student_logits, dtype="float64")
+    if teacher_logits.ndim != 2 or teacher_logits.shape[0] == 0:
+        raise ValueError(
+            "Invalid value for argument `teacher_logits`. Expected an array of "
+            "shape (examples, classes) with at least one example. Received: "
+            f"shape {teacher_logits.shape}"
+        )
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(
+            "Invalid value for argument `student_logits`. Expected the shape of "
+            f"`teacher_logits`, {teacher_logits.shape}. Received: shape {student_logits.shape}"
+        )
+    for name, values in (("teacher_logits", teacher_logits), ("student_logits", student_logits)):
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"Invalid value for argument `{name}`: it contains NaN or Inf values.")
+    teacher_log_probs = _log_softmax(teacher_logits)
+    student_log_probs = _log_softmax(student_logits)
+    kl = np.sum(np.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs), axis=-1)
+    teacher_top1 = teacher_logits.argmax(axis=-1)
+    student_top1 = student_logits.argmax(axis=-1)
+    accuracies = (None, None)
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != teacher_top1.shape:
+            raise ValueError(
+                "Invalid value for argument `labels`. Expected integer class ids "
+                f"of shape {teacher_top1.shape}. Received: shape {labels.shape}"
+            )
+        validation.check_labels(labels, teacher_logits.shape[-1])
+        accuracies = (float(np.mean(teacher_top1 == labels)), float(np.mean(student_top1 == labels)))
+    return Fidelity(
+        examples=int(teacher_logits.shape[0]),
+        top1_agreement=float(np.mean(teacher_top1 == student_top1)),
+        kl_divergence=float(np.mean(kl)),
+        teacher_accuracy=accuracies[0],
+        student_accuracy=accuracies[1],
+    )
+
+
+def measure_fidelity(teacher, student, x, y=None, batch_size=1024):
+    """Runs teacher and student (inference mode) on `x` and compares them.
+
+    Args:
+        teacher: a `keras.Model` that outputs logits.
+        student: a `keras.Model` that outputs logits of the same shape.
+        x: the inputs, anything `Model.predict` takes (arrays, a
+            `tf.data.Dataset` of inputs only).
+        y: optional integer labels of `x`, for both models' accuracies.
+        batch_size: batch size for arrays.
+
+    Returns:
+        A `Fidelity`.
+
+    Example:
+        >>> train = measure_fidelity(teacher, student, x_train, y_train)  # doctest: +SKIP
+        >>> test = measure_fidelity(teacher, student, x_test, y_test)  # doctest: +SKIP
+        >>> print(f"train {train.top1_agreement:.1%}, test {test.top1_agreement:.1%}")  # doctest: +SKIP
+
+    Reference:
+        Stanton et al., "Does Knowledge Distillation Really Work?",
+        NeurIPS 2021.
+    """
+    for argument, model in (("teacher", teacher), ("student", student)):
+        if not isinstance(model, keras.Model):
+            raise ValueError(
+                f"Invalid value for argument `{argument}`. Expected a `keras.Model`. Received: {model!r}"
+            )
+        validation.check_logits_model(model, argument)
+    teacher_logits = teacher.predict(x, batch_size=batch_size, verbose=0)
+    student_logits = student.predict(x, batch_size=batch_size, verbose=0)
+    return fidelity_from_logits(teacher_logits, student_logits, y)
