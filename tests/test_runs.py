@@ -47,6 +47,10 @@ def test_run_folder_holds_everything(finished_run):
     assert names == ["teacher", "student scratch", "student distilled", "student TFLite float32"]
     assert results["rows"][0]["accuracy"] > 0.93  # the shipped teacher, on the test set
     assert results["tflite"][0]["top1_agreement"] >= 0.99
+    fidelity = json.load(open(os.path.join(run_dir, "run.json")))["fidelity"]
+    assert (fidelity["train"]["examples"], fidelity["test"]["examples"]) == (1000, 10_000)
+    assert fidelity["test"]["student_accuracy"] == pytest.approx(results["rows"][2]["accuracy"])
+    assert "Fidelity of the distilled student to the teacher: on its training images top-1 agreement" in report
 
 
 def test_a_finished_run_is_never_overwritten_without_the_flag(finished_run):

@@ -10,9 +10,10 @@
       report.md, plots/      the report and its PNG plots
 """
 
+import csv
+import dataclasses
 import json
 import os
-import csv
 import shutil
 import time
 
@@ -29,6 +30,7 @@ from tfdistill.demo import cosine_adam, keras_file_size
 from tfdistill.distiller import Distiller
 from tfdistill.export.saved_model import KERAS_COPY, export_saved_model, latest_version_dir
 from tfdistill.export.tflite import export_tflite
+from tfdistill.fidelity import measure_fidelity
 from tfdistill.models.fashion_mnist import build_student
 
 RUN_FILE = "run.json"
@@ -173,7 +175,9 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
 
     Returns:
         A dict: `rows` (name, parameters, bytes, accuracy, latency_ms), `tflite`
-        (verification reports as dicts), `histories` and `seconds`.
+        (verification reports as dicts), `fidelity` (the distilled student's
+        to the teacher on the training and test images, as dicts),
+        `histories` and `seconds`.
     """
     check_output_dir(run_dir, config, overwrite)
     teacher = load_teacher(config["teacher"]["path"])
@@ -234,9 +238,14 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
             "bytes": report.file_bytes, "accuracy": report.accuracy, "latency_ms": report.median_latency_ms,
         })
 
-    _write_report(run_dir, config, rows, tflite_reports, histories, teacher, x_val, y_val, y_test, predictions)
+    fidelity = {
+        "train": measure_fidelity(teacher, students["distilled"], to_float_images(x_train), y_train),
+        "test": measure_fidelity(teacher, students["distilled"], x_test, y_test),
+    }
+    _write_report(run_dir, config, rows, tflite_reports, histories, teacher, x_val, y_val, y_test, predictions, fidelity)
     results = {
         "rows": rows,
+        "fidelity": {split: dataclasses.asdict(report) for split, report in fidelity.items()},
         "tflite": [vars(r) for r in tflite_reports],
         "histories": histories,
         "seconds": time.time() - start,
@@ -246,7 +255,7 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
     return results
 
 
-def _write_report(run_dir, config, rows, tflite_reports, histories, teacher, x_val, y_val, y_test, predictions):
+def _write_report(run_dir, config, rows, tflite_reports, histories, teacher, x_val, y_val, y_test, predictions, fidelity):
     plots_dir = os.path.join(run_dir, "plots")
     os.makedirs(plots_dir, exist_ok=True)
     plots = {}
@@ -270,6 +279,10 @@ def _write_report(run_dir, config, rows, tflite_reports, histories, teacher, x_v
         gain = by_name["student distilled"]["accuracy"] - by_name["student scratch"]["accuracy"]
         notes.append(f"Distillation: {gain * 100:+.2f} points of test accuracy over the same student trained alone "
                      "(same initial weights, data order, views and epochs).")
+    notes.append(f"Fidelity of the distilled student to the teacher: on its training images {fidelity['train']}; "
+                 f"on the test images {fidelity['test']}. Low agreement on the training images means the student "
+                 "does not fit the teacher's function (capacity or optimisation); high there but low on the test "
+                 "images means it needs more transfer data (views, augmentation).")
     notes.append("Latency: Keras models as one compiled forward pass (tf.function); TFLite models in the "
                  "interpreter, 1 thread.")
     reports.write_report(os.path.join(run_dir, "report.md"), "tfdistill run", config, rows, tflite_reports, plots, notes)
