@@ -29,6 +29,7 @@ def test_agreement_kl_and_accuracies_equal_hand_computed_values():
     assert report.kl_divergence == pytest.approx((kl_by_hand(teacher[0], student[0]) + 0.4621172) / 2, rel=1e-6)
     assert kl_by_hand(teacher[1], student[1]) == pytest.approx(0.4621172, rel=1e-6)
     assert (report.teacher_accuracy, report.student_accuracy) == (1.0, 0.5)
+    assert tfdistill.fidelity_from_logits(teacher, student, labels=[[0], [1]]) == report
     text = str(report)
     assert "top-1 agreement 50.00%" in text and "teacher 100.00% / student 50.00%" in text
 

@@ -9,6 +9,7 @@ varied) transfer data, such as augmented views.
 """
 
 import dataclasses
+from typing import Optional
 
 import keras
 import numpy as np
@@ -34,8 +35,8 @@ class Fidelity:
     examples: int
     top1_agreement: float
     kl_divergence: float
-    teacher_accuracy: float = None
-    student_accuracy: float = None
+    teacher_accuracy: Optional[float] = None
+    student_accuracy: Optional[float] = None
 
     def __str__(self):
         text = (
@@ -58,8 +59,8 @@ def fidelity_from_logits(teacher_logits, student_logits, labels=None):
     Args:
         teacher_logits: array `(examples, classes)` of the teacher's logits.
         student_logits: array of the same shape, the student's logits.
-        labels: optional integer class ids `(examples,)`, for both models'
-            accuracies.
+        labels: optional integer class ids, shape `(examples,)` or
+            `(examples, 1)`, for both models' accuracies.
 
     Returns:
         A `Fidelity`.
@@ -96,6 +97,8 @@ def fidelity_from_logits(teacher_logits, student_logits, labels=None):
     accuracies = (None, None)
     if labels is not None:
         labels = np.asarray(labels)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels[:, 0]
         if labels.shape != teacher_top1.shape:
             raise ValueError(
                 "Invalid value for argument `labels`. Expected integer class ids "
