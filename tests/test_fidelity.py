@@ -87,3 +87,17 @@ def test_evaluate_with_a_teacher_reports_the_shipped_students_fidelity():
     missing = subprocess.run([sys.executable, "-m", "tfdistill.cli", "evaluate", student, "--teacher", "nope.keras"],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "`--teacher`: no file at 'nope.keras'" in missing.stderr
+
+
+def test_evaluate_refuses_a_softmax_teacher_before_running_anything(tmp_path, capsys):
+    from tfdistill import cli
+
+    teacher = tmp_path / "softmax_teacher.keras"
+    dense_model(4, "teacher", activation="softmax").save(teacher)
+    student = os.path.join(REPO, "saved_models", "fashion_mnist_student", "2", "assets.extra", "model.keras")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["evaluate", student, "--teacher", str(teacher)])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "`--teacher`: its output layer 'teacher_logits' applies a softmax" in error
+    assert "tfdistill.strip_softmax" in error

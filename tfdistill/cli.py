@@ -82,6 +82,17 @@ def _train_teacher(args):
     return 0
 
 
+def _check_outputs_logits(model, argument):
+    from tfdistill import validation
+
+    layer_name = validation.final_softmax_layer(model)
+    if layer_name is not None:
+        raise ValueError(
+            f"Invalid value for argument `{argument}`: its output layer {layer_name!r} applies a "
+            "softmax, but fidelity compares logits. Save `tfdistill.strip_softmax(model)` and pass that file."
+        )
+
+
 def _evaluate(args):
     import numpy as np
 
@@ -94,10 +105,6 @@ def _evaluate(args):
         raise ValueError(f"Invalid value for argument `model`: expected a .keras or .tflite file. Received: {args.model!r}")
     if args.teacher is not None and not args.teacher.endswith(".keras"):
         raise ValueError(f"Invalid value for argument `--teacher`: expected a .keras file. Received: {args.teacher!r}")
-    (x_train, y_train), (x_test, y_test) = load_fashion_mnist(args.data_dir)
-    splits = {"test": (to_float_images(x_test), y_test)}
-    if args.teacher is not None:
-        splits = {"train": (to_float_images(x_train), y_train), **splits}
     size = os.path.getsize(args.model)
     if args.model.endswith(".tflite"):
         from tfdistill.export.tflite import TFLiteRunner
@@ -113,20 +120,29 @@ def _evaluate(args):
         import keras
 
         model = keras.models.load_model(args.model)
+        if args.teacher is not None:
+            _check_outputs_logits(model, "model")
 
         def predict(x):
             return model.predict(x, batch_size=1024, verbose=0)
 
         parameters = f"{model.count_params():,}"
-    logits = {split: predict(x) for split, (x, _) in splits.items()}
-    print(f"{args.model}: {size:,} bytes, {parameters} parameters, "
-          f"Fashion-MNIST test accuracy {np.mean(logits['test'].argmax(-1) == y_test):.2%} ({len(y_test):,} images)")
+    teacher = None
     if args.teacher is not None:
         import keras
 
+        teacher = keras.models.load_model(args.teacher)
+        _check_outputs_logits(teacher, "--teacher")
+    (x_train, y_train), (x_test, y_test) = load_fashion_mnist(args.data_dir)
+    splits = {"test": (to_float_images(x_test), y_test)}
+    if teacher is not None:
+        splits = {"train": (to_float_images(x_train), y_train), **splits}
+    logits = {split: predict(x) for split, (x, _) in splits.items()}
+    print(f"{args.model}: {size:,} bytes, {parameters} parameters, "
+          f"Fashion-MNIST test accuracy {np.mean(logits['test'].argmax(-1) == y_test):.2%} ({len(y_test):,} images)")
+    if teacher is not None:
         from tfdistill.fidelity import fidelity_from_logits
 
-        teacher = keras.models.load_model(args.teacher)
         print(f"Fidelity to the teacher {args.teacher}:")
         for split, (x, y) in splits.items():
             teacher_logits = teacher.predict(x, batch_size=1024, verbose=0)

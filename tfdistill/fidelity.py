@@ -2,10 +2,11 @@
 
 Measured on the training images as well as held-out ones, fidelity tells why
 a distilled student is where it is: a student that does not match its teacher
-even on the images it was trained on is held back by its capacity (or its
-optimisation), and more epochs of the same loss buy little; one that matches
-it on the training images but not on held-out ones needs more (or more
-varied) transfer data, such as augmented views.
+even on the images it was trained on is held back by its capacity or its
+optimisation (a wider student or a longer schedule may help, more transfer
+data will not); one that matches it on the training images but not on
+held-out ones needs more (or more varied) transfer data, such as augmented
+views.
 """
 
 import dataclasses
