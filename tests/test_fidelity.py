@@ -1,5 +1,6 @@
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -71,6 +72,10 @@ def test_bad_input_is_refused_with_the_argument_named():
         tfdistill.measure_fidelity(dense_model(16, "teacher"), softmax_student, toy_data()[0])
 
 
+def agreement(line):
+    return float(re.search(r"top-1 agreement ([0-9.]+)%", line).group(1))
+
+
 def test_evaluate_with_a_teacher_reports_the_shipped_students_fidelity():
     # The shipped student (the demo's export, version 2) matches its teacher on
     # only 94.31 % of the images it was trained on: it is limited by capacity.
@@ -82,8 +87,9 @@ def test_evaluate_with_a_teacher_reports_the_shipped_students_fidelity():
     assert "Fashion-MNIST test accuracy 90.78% (10,000 images)" in lines[0]
     train = next(line for line in lines if line.strip().startswith("train"))
     test = next(line for line in lines if line.strip().startswith("test"))
-    assert "top-1 agreement 94.31%" in train and "(60,000 examples)" in train
-    assert "top-1 agreement 93.99%" in test and "teacher 94.08% / student 90.78%" in test
+    # Within 0.05 points (30 training / 5 test images): other CPUs may round a near-tie differently.
+    assert agreement(train) == pytest.approx(94.31, abs=0.05) and "(60,000 examples)" in train
+    assert agreement(test) == pytest.approx(93.99, abs=0.05) and "teacher 94.08% / student 90.78%" in test
     missing = subprocess.run([sys.executable, "-m", "tfdistill.cli", "evaluate", student, "--teacher", "nope.keras"],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "`--teacher`: no file at 'nope.keras'" in missing.stderr
