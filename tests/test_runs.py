@@ -13,7 +13,7 @@ from tfdistill import cli, config, runs
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEACHER = os.path.join(REPO, "saved_models", "fashion_mnist_teacher")
 TINY = [f"teacher.path={TEACHER}", "data.train_subset=1500", "data.validation_size=500",
-        "distill.epochs=2", "distill.views=1", "distill.batch_size=64", 'export.tflite=["float32"]']
+        "distill.epochs=2", "distill.views=2", "distill.batch_size=64", 'export.tflite=["float32"]']
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,26 @@ def test_run_folder_holds_everything(finished_run):
     assert (fidelity["train"]["examples"], fidelity["test"]["examples"]) == (1000, 10_000)
     assert fidelity["test"]["student_accuracy"] == pytest.approx(results["rows"][2]["accuracy"])
     assert "Fidelity of the distilled student to the teacher: on its training images top-1 agreement" in report
+
+
+def test_run_fidelity_reuses_the_teachers_cached_outputs_on_the_plain_training_images(finished_run):
+    # The run takes the teacher's side from view 0 of its float16 cache instead of running
+    # the teacher again; a fresh float32 pass on the un-augmented images must agree.
+    import keras
+
+    import tfdistill
+    from tfdistill.data import to_float_images
+
+    run_dir, resolved, _ = finished_run
+    (x_train, y_train), _, _ = runs._split(resolved)
+    student = keras.models.load_model(os.path.join(run_dir, "checkpoints", "student_distilled.keras"))
+    fresh = tfdistill.measure_fidelity(runs.load_teacher(resolved["teacher"]["path"]), student,
+                                       to_float_images(x_train), y_train)
+    recorded = json.load(open(os.path.join(run_dir, "run.json")))["fidelity"]["train"]
+    # float16 may flip a near-tie: at most one of the 1,000 images.
+    assert recorded["top1_agreement"] == pytest.approx(fresh.top1_agreement, abs=0.0011)
+    assert recorded["kl_divergence"] == pytest.approx(fresh.kl_divergence, rel=1e-3)
+    assert recorded["teacher_accuracy"] == pytest.approx(fresh.teacher_accuracy, abs=0.0011)
 
 
 def test_a_finished_run_is_never_overwritten_without_the_flag(finished_run):

@@ -82,20 +82,14 @@ def _train_teacher(args):
     return 0
 
 
-def _check_outputs_logits(model, argument):
-    from tfdistill import validation
-
-    layer_name = validation.final_softmax_layer(model)
-    if layer_name is not None:
-        raise ValueError(
-            f"Invalid value for argument `{argument}`: its output layer {layer_name!r} applies a "
-            "softmax, but fidelity compares logits. Save `tfdistill.strip_softmax(model)` and pass that file."
-        )
+_STRIP_SOFTMAX_FILE = "Save `tfdistill.strip_softmax(model)` to a .keras file and pass that file."
 
 
 def _evaluate(args):
+    import keras
     import numpy as np
 
+    from tfdistill import validation
     from tfdistill.data import load_fashion_mnist, to_float_images
 
     for argument, path in (("model", args.model), ("--teacher", args.teacher)):
@@ -117,11 +111,9 @@ def _evaluate(args):
 
         parameters = "n/a"
     else:
-        import keras
-
         model = keras.models.load_model(args.model)
         if args.teacher is not None:
-            _check_outputs_logits(model, "model")
+            validation.check_logits_model(model, "model", remedy=_STRIP_SOFTMAX_FILE)
 
         def predict(x):
             return model.predict(x, batch_size=1024, verbose=0)
@@ -129,10 +121,8 @@ def _evaluate(args):
         parameters = f"{model.count_params():,}"
     teacher = None
     if args.teacher is not None:
-        import keras
-
         teacher = keras.models.load_model(args.teacher)
-        _check_outputs_logits(teacher, "--teacher")
+        validation.check_logits_model(teacher, "--teacher", remedy=_STRIP_SOFTMAX_FILE)
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist(args.data_dir)
     splits = {"test": (to_float_images(x_test), y_test)}
     if teacher is not None:

@@ -51,17 +51,27 @@ def final_softmax_layer(model):
     return None
 
 
-def check_logits_model(model, argument):
-    """Refuses a model whose output is a softmax: the Distiller needs logits."""
+def check_logits_model(model, argument, remedy=None):
+    """Refuses a model whose output is a softmax: distillation needs logits.
+
+    Args:
+        model: the `keras.Model` to check.
+        argument: the argument's name, for the error.
+        remedy: what to do instead, for the error; default: pass
+            `tfdistill.strip_softmax(argument)`.
+    """
     layer_name = final_softmax_layer(model)
     if layer_name is not None:
+        remedy = remedy or (
+            f"Pass `tfdistill.strip_softmax({argument})`, which returns the "
+            "same model with a linear output layer and the same weights."
+        )
         raise ValueError(
             f"Invalid value for argument `{argument}`: its output layer "
             f"{layer_name!r} applies a softmax, so it outputs probabilities, "
-            "but the Distiller needs logits (temperature scaling and the "
-            "from-logits cross-entropy would be wrong on probabilities). "
-            f"Pass `tfdistill.strip_softmax({argument})`, which returns the "
-            "same model with a linear output layer and the same weights."
+            "but logits are needed (temperature scaling, the from-logits "
+            "cross-entropy and KL divergences would be wrong on probabilities). "
+            + remedy
         )
 
 
