@@ -1,5 +1,5 @@
 """Demo models for Fashion-MNIST."""
 
-from tfdistill.models.fashion_mnist import build_student, build_teacher
+from tfdistill.models.fashion_mnist import build_separable_student, build_student, build_teacher
 
-__all__ = ["build_student", "build_teacher"]
+__all__ = ["build_separable_student", "build_student", "build_teacher"]
