@@ -28,6 +28,7 @@ from tfdistill.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 from tfdistill.data.pipelines import to_float_images
 from tfdistill.demo import cosine_adam, keras_file_size
 from tfdistill.distiller import Distiller
+from tfdistill.export.atomic import save_keras
 from tfdistill.export.saved_model import KERAS_COPY, export_saved_model, latest_version_dir
 from tfdistill.export.tflite import export_tflite
 from tfdistill.fidelity import fidelity_from_logits
@@ -154,7 +155,7 @@ def _train_student(name, teacher, train, validation, initial, config, run_dir, s
     distiller.fit(
         train, epochs=settings["epochs"], validation_data=validation, callbacks=callbacks, verbose=verbose
     )
-    student.save(saved)
+    save_keras(student, saved)  # atomic: a resumed run never reloads half a file
     return student, _read_history(os.path.join(run_dir, "metrics", f"{name}.csv"))
 
 
