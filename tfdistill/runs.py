@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfdistill import config as config_module
-from tfdistill import losses, offline, reports
+from tfdistill import losses, model_files, offline, reports
 from tfdistill.callbacks import BackupAndRestore
 from tfdistill.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 from tfdistill.data.pipelines import to_float_images
@@ -86,12 +86,16 @@ def _write_json(path, data):
 
 
 def load_teacher(path):
-    """The teacher from a `.keras` file or a `saved_models/NAME` folder (its latest version)."""
+    """The teacher from a `.keras` file or a `saved_models/NAME` folder (its latest version).
+
+    A file that is not a `.keras` archive, is damaged, or holds Python code
+    (Lambda layers, refused: `safe_mode`) raises a `ValueError` naming it.
+    """
     if path.endswith(".keras") and os.path.isfile(path):
-        return keras.models.load_model(path)
+        return model_files.load_model(path, role="teacher")
     latest = latest_version_dir(path) if os.path.isdir(path) else None
     if latest and os.path.isfile(os.path.join(latest, KERAS_COPY)):
-        return keras.models.load_model(os.path.join(latest, KERAS_COPY))
+        return model_files.load_model(os.path.join(latest, KERAS_COPY), role="teacher")
     raise config_module.ConfigError(
         f"Invalid value for `teacher.path`: no .keras file or exported model found at {path!r}. "
         "Train one with `tfdistill train-teacher`, or point to a .keras file."
@@ -131,7 +135,7 @@ def _train_student(name, teacher, train, validation, initial, config, run_dir, s
     saved = os.path.join(run_dir, "checkpoints", f"student_{name}.keras")
     if os.path.exists(saved):  # finished before the run was interrupted
         print(f"Reusing {saved} from the interrupted run")
-        return keras.models.load_model(saved), _read_history(os.path.join(run_dir, "metrics", f"{name}.csv"))
+        return model_files.load_model(saved, role="student"), _read_history(os.path.join(run_dir, "metrics", f"{name}.csv"))
     keras.utils.set_random_seed(settings["seed"])
     student = build_student(width=config["student"]["width"], name=f"student_{name}")
     student.set_weights(initial)
