@@ -17,12 +17,12 @@ import json
 import mmap
 import os
 import shutil
-import uuid
 import zlib
 
 import numpy as np
 
 from tfdistill.errors import CacheIntegrityError
+from tfdistill.export import atomic
 
 RECORD = "integrity.json"
 FORMAT = "tfdistill-teacher-cache-1"
@@ -62,7 +62,8 @@ def write_cache(cache_dir, key, arrays):
     """
     final = cache_path(cache_dir, key)
     os.makedirs(cache_dir, exist_ok=True)
-    staging = os.path.join(cache_dir, f".tmp-teacher_{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    atomic.remove_stale_temporaries(cache_dir)  # Left by writers that were killed.
+    staging = atomic.temporary_path(final)
     os.makedirs(staging)
     record = {"format": FORMAT, "key": key, "arrays": {}}
     for name, array in arrays.items():
@@ -98,7 +99,7 @@ def _move_into_place(staging, final, cache_dir, key):
         return
     except CacheIntegrityError:
         pass
-    damaged = os.path.join(cache_dir, f".damaged-teacher_{key}-{uuid.uuid4().hex[:8]}")
+    damaged = atomic.temporary_path(final)
     try:
         os.rename(final, damaged)
     except OSError:

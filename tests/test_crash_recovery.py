@@ -1,0 +1,81 @@
+"""A distillation run killed again and again ends as if it had never been; nothing on disk is left damaged."""
+
+import json
+import os
+import subprocess
+import sys
+
+import h5py
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfdistill import cache_files
+from tfdistill.export import KERAS_COPY, existing_versions
+
+SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "crash_run.py")
+STEPS_PER_EPOCH = 6  # 96 examples, batch 16; 4 epochs
+
+
+def run(out, *kill):
+    result = subprocess.run(
+        [sys.executable, SCRIPT, str(out), *(["--kill", *map(str, kill)] if kill else [])],
+        capture_output=True, text=True, timeout=300,
+    )
+    return result
+
+
+def weights(out):
+    with np.load(os.path.join(out, "weights.npz")) as f:
+        return [f[k] for k in sorted(f.files, key=lambda k: int(k.split("_")[1]))]
+
+
+def check_nothing_damaged(out):
+    cache = os.path.join(out, "cache")
+    for name in os.listdir(cache) if os.path.isdir(cache) else []:
+        if not name.startswith("."):  # a dotted name is a killed writer's temporary, never read
+            cache_files.verify(os.path.join(cache, name))
+    pointer_path = os.path.join(out, "backup", "checkpoint.json")
+    if os.path.exists(pointer_path):
+        with open(pointer_path) as f:
+            pointer = json.load(f)
+        with h5py.File(os.path.join(out, "backup", pointer["weights"]), "r") as f:
+            assert len(f.keys())
+    export = os.path.join(out, "export", "student")
+    for version in existing_versions(export):
+        folder = os.path.join(export, str(version))
+        for part in ("saved_model.pb", os.path.join("variables", "variables.index"), KERAS_COPY):
+            assert os.path.exists(os.path.join(folder, part)), f"{folder} lacks {part}"
+    if os.path.exists(os.path.join(out, "student.keras")):
+        keras.models.load_model(os.path.join(out, "student.keras"))
+
+
+@pytest.mark.slow
+def test_six_kills_at_random_points_end_with_the_uninterrupted_weights(tmp_path):
+    reference = run(tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    rng = np.random.default_rng(0)
+    kills = [
+        ("cache", 0),  # while the teacher's outputs are being written
+        ("batch", int(rng.integers(1, STEPS_PER_EPOCH))),  # epoch 0: no backup yet
+        ("backup", 1),  # the end-of-epoch-1 backup: its weights written, its pointer not
+        ("batch", int(rng.integers(2 * STEPS_PER_EPOCH + 1, 3 * STEPS_PER_EPOCH))),  # epoch 2
+        ("batch", int(rng.integers(3 * STEPS_PER_EPOCH + 1, 4 * STEPS_PER_EPOCH))),  # epoch 3
+        ("export", 0),  # the SavedModel written, not yet renamed into place
+    ]
+    out = tmp_path / "crashing"
+    for phase, target in kills:
+        killed = run(out, phase, target)
+        assert killed.returncode == -9, f"{phase} {target}: {killed.stderr[-3000:]}"
+        assert not os.path.exists(out / "weights.npz")
+        check_nothing_damaged(out)
+    assert existing_versions(str(out / "export" / "student")) == []  # the killed export left no version
+    final = run(out)
+    assert final.returncode == 0, final.stderr[-3000:]
+    check_nothing_damaged(out)
+    for expected, got in zip(weights(tmp_path / "reference"), weights(out)):
+        np.testing.assert_array_equal(got, expected)
+    served = tf.saved_model.load(str(out / "export" / "student" / "1"))
+    assert "serving_default" in served.signatures
+    assert not [name for name in os.listdir(out / "cache") if name.startswith(".")]  # the killed writer's temporary is gone
