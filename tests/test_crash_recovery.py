@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import h5py
 import keras
@@ -79,3 +81,24 @@ def test_six_kills_at_random_points_end_with_the_uninterrupted_weights(tmp_path)
     served = tf.saved_model.load(str(out / "export" / "student" / "1"))
     assert "serving_default" in served.signatures
     assert not [name for name in os.listdir(out / "cache") if name.startswith(".")]  # the killed writer's temporary is gone
+
+
+@pytest.mark.slow
+def test_kills_at_random_times_end_with_the_uninterrupted_weights(tmp_path):
+    start = time.perf_counter()
+    reference = run(tmp_path / "reference")
+    duration = time.perf_counter() - start
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    rng = np.random.default_rng(1)
+    out = tmp_path / "crashing"
+    for _ in range(5):
+        process = subprocess.Popen([sys.executable, SCRIPT, str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.3, 1.0) * duration)  # most of a run goes to starting TensorFlow
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
+        check_nothing_damaged(out)
+    final = run(out)
+    assert final.returncode == 0, final.stderr[-3000:]
+    check_nothing_damaged(out)
+    for expected, got in zip(weights(tmp_path / "reference"), weights(out)):
+        np.testing.assert_array_equal(got, expected)

@@ -139,3 +139,17 @@ def test_a_finite_run_is_unchanged_by_the_guard(batches):
     history = distiller.fit(dataset(x, y), epochs=2, verbose=0).history
     assert np.isfinite(history["loss"]).all()
     assert all(np.isfinite(w).all() for w in student.get_weights())
+
+
+def test_under_mirrored_strategy_the_error_is_the_same(batches):
+    x, y = batches
+    x[20, 3, 3, 0] = np.nan
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        student = max_pooling_student()
+        distiller = tfdistill.Distiller(teacher(), student)
+        distiller.compile(keras.optimizers.SGD(0.1))
+    with pytest.raises(tfdistill.NonFiniteDataError, match=r"step 2 \(0-based\).*the inputs `x`") as error:
+        distiller.fit(dataset(x, y), verbose=0)
+    assert error.value.where == "inputs"
+    assert all(np.isfinite(w).all() for w in student.get_weights())
