@@ -153,3 +153,13 @@ def test_under_mirrored_strategy_the_error_is_the_same(batches):
         distiller.fit(dataset(x, y), verbose=0)
     assert error.value.where == "inputs"
     assert all(np.isfinite(w).all() for w in student.get_weights())
+
+
+def test_train_on_batch_raises_the_same_error(batches):
+    x, y = batches
+    x[3, 0, 0, 0] = np.inf
+    distiller = tfdistill.Distiller(teacher(), max_pooling_student())
+    distiller.compile(keras.optimizers.SGD(0.1))
+    distiller.train_on_batch(x[8:16], y[8:16])
+    with pytest.raises(tfdistill.NonFiniteDataError, match=r"step 1 \(0-based\).*the inputs `x`"):
+        distiller.train_on_batch(x[:8], y[:8])

@@ -564,13 +564,12 @@ class Distiller(keras.Model):
                 self.check_data(*validation_data[:2], *validation_data[2:3])
             else:
                 self.check_data(validation_data)
-        try:
+        with guard.raising_non_finite_errors():
             return super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
-        except tf.errors.InvalidArgumentError as error:
-            non_finite = guard.error_from(error)
-            if non_finite is None:
-                raise
-            raise non_finite from error
+
+    def train_on_batch(self, *args, **kwargs):
+        with guard.raising_non_finite_errors():
+            return super().train_on_batch(*args, **kwargs)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras averages the first distributed batch with an eager

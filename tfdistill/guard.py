@@ -16,6 +16,7 @@ sibling `NonFiniteDataError` / `NonFiniteUpdateError`) naming the step and
 the first non-finite value. XLA (`jit_compile=True`) drops assertions.
 """
 
+import contextlib
 import re
 
 import keras
@@ -129,3 +130,15 @@ def error_from(error):
         where=where,
         checks=checks,
     )
+
+
+@contextlib.contextmanager
+def raising_non_finite_errors():
+    """Turns the guard's failed assertions into `NonFiniteLossError` and its subclasses."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        non_finite = error_from(error)
+        if non_finite is None:
+            raise
+        raise non_finite from error
