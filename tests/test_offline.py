@@ -1,3 +1,5 @@
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -222,10 +224,11 @@ def test_top_k_disk_cache_is_reused_and_keyed_by_k_and_temperature(images, tmp_p
     assert isinstance(again, offline.TopKLogits) and again.temperature == 4.0
     np.testing.assert_array_equal(first.values, again.values)
     np.testing.assert_array_equal(first.classes, again.classes)
-    assert len(list(tmp_path.iterdir())) == 2  # values and classes
+    assert len(list(tmp_path.iterdir())) == 1  # one folder: values, classes and their integrity record
+    assert sorted(os.listdir(next(tmp_path.iterdir()))) == ["classes.npy", "integrity.json", "values.npy"]
     offline.cached_teacher_logits(teacher, x, cache_dir=str(tmp_path), verbose=0, top_k=2, temperature=1.0)
     offline.cached_teacher_logits(teacher, x, cache_dir=str(tmp_path), verbose=0, top_k=3, temperature=1.0)
-    assert len(list(tmp_path.iterdir())) == 6
+    assert len(list(tmp_path.iterdir())) == 3
 
 
 # ------------------------------------------------------------ under strategies

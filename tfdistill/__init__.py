@@ -6,7 +6,12 @@ The public API, in one place.
 from tfdistill import callbacks, data, losses, models, offline, schedules
 from tfdistill.distiller import Distiller
 from tfdistill.ensemble import TeacherEnsemble
-from tfdistill.errors import NonFiniteLossError
+from tfdistill.errors import (
+    CacheIntegrityError,
+    NonFiniteDataError,
+    NonFiniteLossError,
+    NonFiniteUpdateError,
+)
 from tfdistill.features import FeaturePair
 from tfdistill.fidelity import Fidelity, fidelity_from_logits, measure_fidelity
 from tfdistill.losses import KnowledgeDistillation, SoftenedProbabilityMSE
@@ -16,8 +21,11 @@ from tfdistill.version import __version__
 __all__ = [
     "Distiller",
     "FeaturePair",
+    "CacheIntegrityError",
     "Fidelity",
+    "NonFiniteDataError",
     "NonFiniteLossError",
+    "NonFiniteUpdateError",
     "TeacherEnsemble",
     "callbacks",
     "schedules",

@@ -1,6 +1,5 @@
 """`Distiller`: trains a student against a frozen teacher with `model.fit`."""
 
-import re
 from typing import NamedTuple
 
 import keras
@@ -9,9 +8,9 @@ import tensorflow as tf
 
 from tfdistill import callbacks as callbacks_module
 from tfdistill import features as features_module
+from tfdistill import guard
 from tfdistill import losses as losses_module
 from tfdistill import validation
-from tfdistill.errors import NonFiniteLossError
 from tfdistill.losses.base import is_schedule
 
 _HARD_LOSS_NAMES = ("sparse_categorical_crossentropy", "scce")
@@ -21,7 +20,6 @@ TEACHER_CLASSES_KEY = "teacher_classes"
 TEACHER_TEMPERATURE_KEY = "teacher_temperature"
 # Cached intermediate features: a dict from teacher layer name to features.
 TEACHER_FEATURES_KEY = "teacher_features"
-_NON_FINITE_MARKER = "tfdistill: non-finite loss at optimizer step"
 
 
 class CachedTeacher(NamedTuple):
@@ -110,33 +108,6 @@ def _for_multi_worker(logs):
     if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
         return {name: tf.reshape(value, (1,)) for name, value in logs.items()}
     return logs
-
-
-def _non_finite_loss_error(error):
-    """A `NonFiniteLossError` from the in-graph assertion's message, or `None`."""
-    message = getattr(error, "message", str(error))
-    if _NON_FINITE_MARKER not in message:
-        return None
-    fields = re.findall(r"\[([^\[\]]*)\]", message[message.index(_NON_FINITE_MARKER) - 1 :])
-    step = int(fields[1])
-    terms = {}
-    for name, value in zip(fields[2::2], fields[3::2]):
-        try:
-            terms[name] = float(value)
-        except ValueError:
-            break
-    bad = [name for name, value in terms.items() if not np.isfinite(value) and name != "loss"]
-    bad = bad or ["loss"]
-    return NonFiniteLossError(
-        f"Non-finite loss at optimizer step {step} (0-based): "
-        + ", ".join(f"`{name}` is {terms.get(name)}" for name in bad)
-        + f". All terms: {terms}. Training stopped before this step's update, so the "
-        "student keeps the weights of the last good step (and a BackupAndRestore "
-        "checkpoint, the last good state). Common causes: a learning rate too high, "
-        "NaN/Inf in the inputs or the cached teacher logits, float16 overflow.",
-        step=step,
-        terms=terms,
-    )
 
 
 @keras.saving.register_keras_serializable(package="tfdistill")
@@ -499,6 +470,10 @@ class Distiller(keras.Model):
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         student_x, teacher_x, cached = self.split_views(x)
+        step = self.optimizer.iterations
+        # The batch is checked before the forward pass, which already changes BatchNorm statistics.
+        with tf.control_dependencies(guard.assert_finite(step, self._data_checks(student_x, teacher_x, y, sample_weight))):
+            student_x = keras.tree.map_structure(tf.identity, student_x)
         teacher_logits, teacher_features = self.teacher_outputs(teacher_x, cached)
         with tf.GradientTape() as tape:
             student_logits, student_features = self.student_outputs(student_x, training=True)
@@ -509,11 +484,41 @@ class Distiller(keras.Model):
                 )
             scaled_total = self.optimizer.scale_loss(total)
         variables = self.trainable_variables
-        with tf.control_dependencies(self._assert_finite_losses(total, terms)):
-            gradients = tape.gradient(scaled_total, variables)
+        gradients = tape.gradient(scaled_total, variables)
+        checks = self._update_checks(cached, teacher_logits, teacher_features, total, terms, gradients)
+        with tf.control_dependencies(guard.assert_finite(step, checks)):
+            gradients = [None if g is None else tf.identity(g) for g in gradients]
         self.optimizer.apply_gradients(zip(gradients, variables))
         self._update_loss_trackers(student_x, total, terms)
         return _for_multi_worker(self.compute_metrics(student_x, y, student_logits, sample_weight))
+
+    def _data_checks(self, student_x, teacher_x, y, sample_weight):
+        """The batch's `(name, finite flag)` pairs for `guard.assert_finite`."""
+        inputs = student_x if teacher_x is student_x else [student_x, teacher_x]
+        return [
+            ("inputs", guard.finite_flag(inputs)),
+            ("labels", guard.finite_flag(y)),
+            ("sample_weight", guard.finite_flag(sample_weight)),
+        ]
+
+    def _update_checks(self, cached, teacher_logits, teacher_features, total, terms, gradients):
+        """What must be finite before the update, in the order the data flows."""
+        prefix = "cached_" if cached is not None else ""
+        if isinstance(teacher_logits, dict):
+            # A top-k cache's remainder logit is -inf when every class is kept; NaN and +inf are not.
+            values = teacher_logits["values"]
+            teacher_logits = [values[..., :-1], tf.maximum(values[..., -1], values.dtype.min)]
+        checks = [
+            (f"{prefix}teacher_logits", guard.finite_flag(teacher_logits)),
+            (f"{prefix}teacher_features", guard.finite_flag(teacher_features)),
+            *terms.items(),
+            ("loss", total),
+        ]
+        # A LossScaleOptimizer expects non-finite gradients at times: it skips
+        # those steps and lowers the scale, so they never reach the student.
+        if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            checks.append(("gradients", guard.finite_flag(gradients)))
+        return checks
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -562,7 +567,7 @@ class Distiller(keras.Model):
         try:
             return super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
         except tf.errors.InvalidArgumentError as error:
-            non_finite = _non_finite_loss_error(error)
+            non_finite = guard.error_from(error)
             if non_finite is None:
                 raise
             raise non_finite from error
@@ -685,20 +690,6 @@ class Distiller(keras.Model):
             tf.debugging.assert_non_negative(labels, message=message),
             tf.debugging.assert_less(labels, tf.constant(num_classes, tf.int64), message=message),
         ]
-
-    def _assert_finite_losses(self, total, terms):
-        """In-graph check that stops training on a NaN/Inf loss before the update.
-
-        The failing step's update is never applied, so the student keeps its
-        last good weights and a `BackupAndRestore` checkpoint stays intact;
-        `fit` turns the failure into a `NonFiniteLossError`.
-        """
-        values = {**terms, "loss": total}
-        data = [_NON_FINITE_MARKER, self.optimizer.iterations]
-        for name, value in values.items():
-            data += [name, value]
-        finite = tf.reduce_all([tf.math.is_finite(v) for v in values.values()])
-        return [tf.debugging.Assert(finite, data, summarize=1, name="assert_finite_losses")]
 
     # ---------------------------------------------------------- serialization
     def get_config(self):

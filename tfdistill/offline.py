@@ -13,8 +13,7 @@ passes, leaving the teacher online.
 """
 
 import hashlib
-import os
-import uuid
+import warnings
 from typing import NamedTuple
 
 import keras
@@ -22,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfdistill.data.pipelines import AUTOTUNE, augment_image, to_float_images
+from tfdistill import cache_files
 from tfdistill import features as features_module
 from tfdistill.distiller import (
     TEACHER_CLASSES_KEY,
@@ -30,6 +30,7 @@ from tfdistill.distiller import (
     TEACHER_TEMPERATURE_KEY,
 )
 from tfdistill import validation
+from tfdistill.errors import CacheIntegrityError
 from tfdistill.losses.logits import top_k_logits
 from tfdistill.pipeline_cache import cache_dataset, pipeline_randomness  # For any tf.data pipeline.
 
@@ -234,44 +235,60 @@ def cache_key(teacher, x, views, seed, dtype, top_k=None, temperature=None):
     return digest.hexdigest()[:32]
 
 
-def cached_teacher_logits(teacher, x, views=1, seed=0, cache_dir=None, dtype="float16", verbose=1, **kwargs):
+def cached_teacher_logits(
+    teacher, x, views=1, seed=0, cache_dir=None, dtype="float16", verbose=1, on_damaged="recompute", **kwargs
+):
     """`compute_teacher_logits`, stored on disk under a key of teacher and data.
 
     A changed teacher (any weight), changed data or changed order gives a new
-    key, so stale outputs are never reused.
+    key, so stale outputs are never reused. Each cache is stored with an
+    integrity record (per array: CRC-32 and size of its file, shape, dtype;
+    and the key; see `tfdistill.cache_files`) and checked against it when it
+    is read, so a file changed after it was written (bytes overwritten, a
+    truncated file) is never trained on. The cache appears on disk only when
+    complete; two processes writing it at once both end with a complete one.
 
     Args:
         teacher, x, views, seed, dtype, verbose: as `compute_teacher_logits`.
-        cache_dir: folder of the `.npy` cache files; `None` keeps nothing on
-            disk.
+        cache_dir: folder of the caches (one sub-folder per key); `None`
+            keeps nothing on disk.
+        on_damaged: what to do with a damaged cache: `"recompute"` (warn,
+            naming the file, then run the teacher again and replace it) or
+            `"raise"` (a `tfdistill.CacheIntegrityError`).
         **kwargs: passed to `compute_teacher_logits`.
 
     Returns:
         As `compute_teacher_logits` (arrays memory-mapped when read from disk).
     """
+    if on_damaged not in ("recompute", "raise"):
+        raise ValueError(
+            "Invalid value for argument `on_damaged`. Expected 'recompute' or 'raise'. "
+            f"Received: on_damaged={on_damaged!r}"
+        )
     if cache_dir is None:
         return compute_teacher_logits(teacher, x, views, seed, dtype=dtype, verbose=verbose, **kwargs)
     top_k, temperature = validation.check_top_k_arguments(kwargs.get("top_k"), kwargs.get("temperature"))
     key = cache_key(teacher, x, views, seed, dtype, top_k, temperature)
-    names = ("logits",) if top_k is None else ("classes", "values")  # The values are written last.
-    paths = {name: os.path.join(cache_dir, f"teacher_{name}_{key}.npy") for name in names}
 
     def result(arrays):
         if top_k is None:
             return arrays["logits"]
         return TopKLogits(arrays["values"], arrays["classes"], float(temperature))
 
-    if os.path.exists(paths[names[-1]]):
+    try:
+        stored = cache_files.read_cache(cache_dir, key)
+    except CacheIntegrityError as error:
+        if on_damaged == "raise":
+            raise
+        warnings.warn(f"{error} Recomputing the teacher's outputs and replacing the cache.", stacklevel=2)
+        stored = None
+    if stored is not None:
         if verbose:
-            print(f"Teacher logits: reusing {paths[names[-1]]}")
-        return result({name: np.load(path, mmap_mode="r") for name, path in paths.items()})
+            print(f"Teacher logits: reusing {cache_files.cache_path(cache_dir, key)} (integrity checked)")
+        return result(stored)
     computed = compute_teacher_logits(teacher, x, views, seed, dtype=dtype, verbose=verbose, **kwargs)
     arrays = {"logits": computed} if top_k is None else {"values": computed.values, "classes": computed.classes}
-    os.makedirs(cache_dir, exist_ok=True)
-    for name in names:
-        temporary = f"{paths[name]}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npy"
-        np.save(temporary, arrays[name])
-        os.replace(temporary, paths[name])  # Atomic: a crash never leaves a half-written cache.
+    cache_files.write_cache(cache_dir, key, arrays)
     return computed
 
 

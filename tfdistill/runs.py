@@ -22,13 +22,14 @@ import numpy as np
 import tensorflow as tf
 
 from tfdistill import config as config_module
-from tfdistill import losses, offline, reports
+from tfdistill import losses, model_files, offline, reports
 from tfdistill.batch_norm import PreciseBatchNorm
 from tfdistill.callbacks import BackupAndRestore
 from tfdistill.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 from tfdistill.data.pipelines import make_dataset, to_float_images
 from tfdistill.demo import cosine_adam, keras_file_size
 from tfdistill.distiller import Distiller
+from tfdistill.export.atomic import save_keras
 from tfdistill.export.saved_model import KERAS_COPY, export_saved_model, latest_version_dir
 from tfdistill.export.tflite import export_tflite
 from tfdistill.fidelity import fidelity_from_logits
@@ -87,12 +88,16 @@ def _write_json(path, data):
 
 
 def load_teacher(path):
-    """The teacher from a `.keras` file or a `saved_models/NAME` folder (its latest version)."""
+    """The teacher from a `.keras` file or a `saved_models/NAME` folder (its latest version).
+
+    A file that is not a `.keras` archive, is damaged, or holds Python code
+    (Lambda layers, refused: `safe_mode`) raises a `ValueError` naming it.
+    """
     if path.endswith(".keras") and os.path.isfile(path):
-        return keras.models.load_model(path)
+        return model_files.load_model(path, role="teacher")
     latest = latest_version_dir(path) if os.path.isdir(path) else None
     if latest and os.path.isfile(os.path.join(latest, KERAS_COPY)):
-        return keras.models.load_model(os.path.join(latest, KERAS_COPY))
+        return model_files.load_model(os.path.join(latest, KERAS_COPY), role="teacher")
     raise config_module.ConfigError(
         f"Invalid value for `teacher.path`: no .keras file or exported model found at {path!r}. "
         "Train one with `tfdistill train-teacher`, or point to a .keras file."
@@ -132,7 +137,7 @@ def _train_student(name, teacher, train, validation, initial, config, run_dir, s
     saved = os.path.join(run_dir, "checkpoints", f"student_{name}.keras")
     if os.path.exists(saved):  # finished before the run was interrupted
         print(f"Reusing {saved} from the interrupted run")
-        return keras.models.load_model(saved), _read_history(os.path.join(run_dir, "metrics", f"{name}.csv"))
+        return model_files.load_model(saved, role="student"), _read_history(os.path.join(run_dir, "metrics", f"{name}.csv"))
     keras.utils.set_random_seed(settings["seed"])
     student = build_student(width=config["student"]["width"], name=f"student_{name}")
     student.set_weights(initial)
@@ -159,7 +164,7 @@ def _train_student(name, teacher, train, validation, initial, config, run_dir, s
     distiller.fit(
         train, epochs=settings["epochs"], validation_data=validation, callbacks=callbacks, verbose=verbose
     )
-    student.save(saved)
+    save_keras(student, saved)  # atomic: a resumed run never reloads half a file
     return student, _read_history(os.path.join(run_dir, "metrics", f"{name}.csv"))
 
 
@@ -350,7 +355,7 @@ def run_tuning(config, run_dir, families=None, seeds=(0, 1, 2), overwrite=False,
         from tfdistill.batch_norm import recompute_batch_norm_statistics
 
         recompute_batch_norm_statistics(result.student, make_dataset(x_train, y_train, batch_size=512))
-    result.student.save(os.path.join(run_dir, "student.keras"))
+    save_keras(result.student, os.path.join(run_dir, "student.keras"))
     gains = {
         name: None if gain is None else dataclasses.asdict(gain)
         for name, gain in (("validation_gain", result.validation_gain), ("test_gain", result.test_gain))

@@ -1,9 +1,11 @@
 """Data loading: Fashion-MNIST from local files, arrays, TFDS and image folders."""
 
+from tfdistill.data.arrays import load_npz
 from tfdistill.data.fashion_mnist import CLASS_NAMES, DEFAULT_DIRECTORY, load_fashion_mnist, read_idx
 from tfdistill.data.mixup import mix_batch, mixup
 from tfdistill.data.pipelines import (
     augment_image,
+    check_image_files,
     load_image_folder,
     load_tfds,
     make_dataset,
@@ -14,8 +16,10 @@ __all__ = [
     "CLASS_NAMES",
     "DEFAULT_DIRECTORY",
     "augment_image",
+    "check_image_files",
     "load_fashion_mnist",
     "load_image_folder",
+    "load_npz",
     "load_tfds",
     "make_dataset",
     "mix_batch",

@@ -2,6 +2,7 @@
 
 import gzip
 import os
+import zlib
 
 import numpy as np
 
@@ -46,8 +47,16 @@ def read_idx(path):
         The IDX format, http://yann.lecun.com/exdb/mnist/
     """
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise ValueError(
+            f"File {path!r} cannot be read as a gzip-compressed IDX file: it is damaged "
+            f"or truncated ({type(error).__name__}: {error})."
+        ) from error
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise ValueError(
             f"File {path!r} is not an IDX file: its header must start with "
@@ -59,16 +68,24 @@ def read_idx(path):
             f"File {path!r} has an unsupported IDX type code. Expected one of "
             f"{sorted(_IDX_DTYPES)}. Received: {type_code}"
         )
+    offset = 4 + 4 * rank
+    if len(data) < offset:
+        raise ValueError(
+            f"File {path!r} is truncated: its header announces {rank} dimensions "
+            f"({offset} header bytes) but the file holds {len(data)} bytes."
+        )
     shape = tuple(
         int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank)
     )
-    offset = 4 + 4 * rank
-    array = np.frombuffer(data, dtype=_IDX_DTYPES[type_code], offset=offset)
-    if array.size != int(np.prod(shape)):
+    itemsize = np.dtype(_IDX_DTYPES[type_code]).itemsize
+    expected = int(np.prod(shape)) * itemsize
+    if len(data) - offset != expected:
+        state = "truncated" if len(data) - offset < expected else "longer than its header says"
         raise ValueError(
-            f"File {path!r} is truncated: its header promises shape {shape} "
-            f"({int(np.prod(shape))} values) but it holds {array.size}."
+            f"File {path!r} is {state}: its header promises shape {shape} "
+            f"({expected:,} data bytes) but it holds {len(data) - offset:,}."
         )
+    array = np.frombuffer(data, dtype=_IDX_DTYPES[type_code], offset=offset)
     return array.reshape(shape).astype(array.dtype.newbyteorder("="))
 
 
@@ -112,6 +129,13 @@ def load_fashion_mnist(directory=None):
     for images_name, labels_name in (_FILES["train"], _FILES["test"]):
         images = read_idx(os.path.join(directory, images_name))
         labels = read_idx(os.path.join(directory, labels_name))
+        for name, array, rank in ((images_name, images, 3), (labels_name, labels, 1)):
+            if array.ndim != rank:
+                raise ValueError(
+                    f"File {os.path.join(directory, name)!r} holds an array of rank {array.ndim}, "
+                    f"shape {array.shape}. Expected rank {rank}: "
+                    + ("(n, 28, 28) images." if rank == 3 else "(n,) labels.")
+                )
         if images.shape[0] != labels.shape[0]:
             raise ValueError(
                 f"{images_name} holds {images.shape[0]} images but "

@@ -1,5 +1,7 @@
 """`tf.data` pipelines: arrays, TFDS datasets and image folders."""
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -146,8 +148,54 @@ def load_tfds(name, split="train", batch_size=128, shuffle=False, seed=0, **kwar
     return ds.batch(batch_size).prefetch(AUTOTUNE)
 
 
+_IMAGE_SIGNATURES = {
+    ".png": (b"\x89PNG\r\n\x1a\n",),
+    ".jpg": (b"\xff\xd8\xff",),
+    ".jpeg": (b"\xff\xd8\xff",),
+    ".gif": (b"GIF87a", b"GIF89a"),
+    ".bmp": (b"BM",),
+}
+
+
+def check_image_files(directory, decode=False):
+    """Raises `ValueError` naming the first image under `directory` that cannot be read.
+
+    Looks at the files Keras's `image_dataset_from_directory` would read (one
+    sub-folder per class; `.png`, `.jpg`, `.jpeg`, `.gif`, `.bmp`). Each
+    file's first bytes must be its format's signature (cheap: an empty file,
+    a text file named `.jpg` and most damage to a header are caught); with
+    `decode=True` every image is also decoded once, which catches a file cut
+    short too.
+
+    Returns:
+        The number of image files checked.
+    """
+    checked = 0
+    for folder, _, names in sorted(os.walk(directory)):
+        for name in sorted(names):
+            extension = os.path.splitext(name)[1].lower()
+            if extension not in _IMAGE_SIGNATURES:
+                continue
+            path = os.path.join(folder, name)
+            with open(path, "rb") as f:
+                head = f.read(8)
+            if not head.startswith(_IMAGE_SIGNATURES[extension]):
+                raise ValueError(
+                    f"Unreadable image {path!r}: its first bytes are not those of a "
+                    f"{extension} file. Expected {_IMAGE_SIGNATURES[extension][0]!r}. Received: {head!r}. "
+                    "Remove or replace the file."
+                )
+            if decode:
+                try:
+                    tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
+                except tf.errors.InvalidArgumentError as error:
+                    raise ValueError(f"Unreadable image {path!r}: it cannot be decoded ({error.message}).") from error
+            checked += 1
+    return checked
+
+
 def load_image_folder(
-    directory, image_size=(224, 224), batch_size=32, shuffle=False, seed=0, **kwargs
+    directory, image_size=(224, 224), batch_size=32, shuffle=False, seed=0, check_images="header", **kwargs
 ):
     """Loads an image folder (one sub-folder per class) as a pipeline.
 
@@ -157,6 +205,10 @@ def load_image_folder(
         batch_size: examples per batch.
         shuffle: shuffle the files.
         seed: shuffle seed.
+        check_images: `"header"` (default) checks every file's signature
+            before the pipeline is built, `"decode"` decodes every image once,
+            `None` checks nothing (a bad file then stops training with
+            TensorFlow's error, which does not name it). See `check_image_files`.
         **kwargs: passed to `keras.utils.image_dataset_from_directory`.
 
     Returns:
@@ -165,6 +217,13 @@ def load_image_folder(
     """
     import keras
 
+    if check_images not in ("header", "decode", None):
+        raise ValueError(
+            "Invalid value for argument `check_images`. Expected 'header', 'decode' or None. "
+            f"Received: check_images={check_images!r}"
+        )
+    if check_images:
+        check_image_files(directory, decode=check_images == "decode")
     ds = keras.utils.image_dataset_from_directory(
         directory,
         image_size=image_size,

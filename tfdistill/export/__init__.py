@@ -1,5 +1,7 @@
 """Export: SavedModel for TF Serving and verified TFLite for the edge."""
 
+from tfdistill.export import atomic
+from tfdistill.export.atomic import save_keras
 from tfdistill.export.saved_model import (
     KERAS_COPY,
     existing_versions,
@@ -22,10 +24,12 @@ __all__ = [
     "ExportVerificationError",
     "TFLiteRunner",
     "VerificationReport",
+    "atomic",
     "convert",
     "existing_versions",
     "export_saved_model",
     "export_tflite",
     "latest_version_dir",
+    "save_keras",
     "verify",
 ]

@@ -6,6 +6,8 @@ import re
 import keras
 import tensorflow as tf
 
+from tfdistill.export import atomic
+
 KERAS_COPY = os.path.join("assets.extra", "model.keras")
 
 
@@ -73,12 +75,18 @@ def export_saved_model(
     Returns:
         The path of the version folder written.
 
+    The folder is written under a temporary name that is not a number and
+    renamed into place when complete (SavedModel, variables and the `.keras`
+    copy), so TF Serving, polling `model_dir`, never loads a half-written
+    version, and a process killed while exporting leaves no numbered folder.
+
     Example:
         >>> export_saved_model(student, "saved_models/fashion_mnist_student",
         ...                    raw_shape=(None, 28, 28))  # doctest: +SKIP
         'saved_models/fashion_mnist_student/1'
     """
-    if version is None:
+    automatic = version is None
+    if automatic:
         version = (existing_versions(model_dir) or [0])[-1] + 1
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(
@@ -97,13 +105,24 @@ def export_saved_model(
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serving_default", serve, input_signature=[spec])
-    staging = f"{path}.partial"
-    if os.path.exists(staging):
-        tf.io.gfile.rmtree(staging)
-    archive.write_out(staging, verbose=False)
-    os.makedirs(os.path.join(staging, "assets.extra"), exist_ok=True)
-    model.save(os.path.join(staging, KERAS_COPY))
-    if os.path.exists(path):
-        tf.io.gfile.rmtree(path)
-    os.replace(staging, path)  # TF Serving never sees a half-written version.
-    return path
+    os.makedirs(model_dir, exist_ok=True)
+    atomic.remove_stale_temporaries(model_dir)
+    # Staged under a name that is not a number: TF Serving loads only numbered folders.
+    staging = atomic.temporary_path(path)
+    try:
+        archive.write_out(staging, verbose=False)
+        os.makedirs(os.path.join(staging, "assets.extra"), exist_ok=True)
+        model.save(os.path.join(staging, KERAS_COPY))
+        while True:
+            try:
+                atomic.move_folder_into_place(staging, path, overwrite=overwrite)
+                return path
+            except FileExistsError:
+                if not automatic:
+                    raise
+                # Another export took this version meanwhile: this one is the next.
+                version = existing_versions(model_dir)[-1] + 1
+                path = os.path.join(model_dir, str(version))
+    finally:
+        if os.path.exists(staging):
+            tf.io.gfile.rmtree(staging)

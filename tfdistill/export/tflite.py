@@ -10,6 +10,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfdistill.export import atomic
+
 QUANTIZATIONS = ("float32", "float16", "dynamic_range", "int8")
 
 
@@ -226,12 +228,5 @@ def export_tflite(
             f"{report.top1_agreement:.2%} of top-1 predictions, below "
             f"min_agreement={min_agreement:.2%}; nothing was written. Report: {report}"
         )
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=directory, delete=False, suffix=".tflite.partial") as f:
-        f.write(content)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(f.name, 0o666 & ~umask)  # a normal file's mode, not the temp file's 0600
-    os.replace(f.name, path)
+    atomic.write_bytes(path, content)  # A crash leaves the previous file or none, never half of one.
     return report
