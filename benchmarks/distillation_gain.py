@@ -44,6 +44,8 @@ METHODS = {
     "kd_t2": ("shipped", dict(soft_loss=tfdistill.KnowledgeDistillation(2.0), hard_weight=0.0, soft_weight=1.0)),
     "kd_t1_tta": ("flip_tta", dict(soft_loss=tfdistill.KnowledgeDistillation(1.0), hard_weight=0.0, soft_weight=1.0)),
     "kd_t2_tta": ("flip_tta", dict(soft_loss=tfdistill.KnowledgeDistillation(2.0), hard_weight=0.0, soft_weight=1.0)),
+    "mlkd": ("shipped", dict(soft_loss=tfdistill.losses.MultiLevelKD(), hard_weight=1.0, soft_weight=1.0)),
+    "mlkd_soft": ("shipped", dict(soft_loss=tfdistill.losses.MultiLevelKD((1.0, 2.0, 4.0)), hard_weight=0.0, soft_weight=1.0)),
     "dist_tta": ("flip_tta", dict(soft_loss=tfdistill.losses.DIST(1.0), hard_weight=1.0, soft_weight=1.0)),
 }
 
@@ -105,6 +107,7 @@ def main():
     parser.add_argument("--students", nargs="+", default=["cnn16"], choices=list(STUDENTS))
     parser.add_argument("--methods", nargs="+", default=["alone", "kd_t1"], choices=list(METHODS))
     parser.add_argument("--out", default=None, help="JSON file for the results (rewritten after every run)")
+    parser.add_argument("--cache-dir", default=None, help="keep the teachers' logits here between runs")
     args = parser.parse_args()
 
     (x, y), (x_test, y_test) = load_fashion_mnist()
@@ -121,7 +124,9 @@ def main():
     logits = {}
     for variant in sorted(needed or {"shipped"}):
         start = time.time()
-        logits[variant] = offline.compute_teacher_logits(teachers[variant], x_train, views=args.views, verbose=0)
+        logits[variant] = offline.cached_teacher_logits(
+            teachers[variant], x_train, views=args.views, cache_dir=args.cache_dir, verbose=0
+        )
         results["teachers"][variant] = {
             "val": accuracy(teachers[variant], x_val, y_val),
             "test": accuracy(teachers[variant], x_test, y_test),
