@@ -44,6 +44,8 @@ METHODS = {
     "kd_t2": ("shipped", dict(soft_loss=tfdistill.KnowledgeDistillation(2.0), hard_weight=0.0, soft_weight=1.0)),
     "kd_t1_tta": ("flip_tta", dict(soft_loss=tfdistill.KnowledgeDistillation(1.0), hard_weight=0.0, soft_weight=1.0)),
     "kd_t2_tta": ("flip_tta", dict(soft_loss=tfdistill.KnowledgeDistillation(2.0), hard_weight=0.0, soft_weight=1.0)),
+    "mlkd": ("shipped", dict(soft_loss=tfdistill.losses.MultiLevelKD(), hard_weight=1.0, soft_weight=1.0)),
+    "mlkd_soft": ("shipped", dict(soft_loss=tfdistill.losses.MultiLevelKD((1.0, 2.0, 4.0)), hard_weight=0.0, soft_weight=1.0)),
     "dist_tta": ("flip_tta", dict(soft_loss=tfdistill.losses.DIST(1.0), hard_weight=1.0, soft_weight=1.0)),
 }
 
@@ -54,6 +56,40 @@ def flip_tta(teacher):
     mirrored = keras.ops.flip(inputs, axis=2)
     outputs = keras.layers.Average()([teacher(inputs), teacher(mirrored)])
     return keras.Model(inputs, outputs, name="teacher_flip_tta")
+
+
+def materialized_views(x, views, seed=0):
+    """Every view of every image, as `offline.compute_teacher_logits` built them: `(views, n, h, w, 1)` uint8."""
+    images = to_float_images(x)
+    out = []
+    for view in range(views):
+        ds = tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices(images), tf.data.Dataset.range(len(x)))
+        ds = ds.map(lambda image, index, v=view: offline._view_image(image, index, tf.constant(v, tf.int64), seed))
+        out.append(np.concatenate([b.numpy() for b in ds.batch(4096)]))
+    return np.round(np.stack(out) * 255).astype(np.uint8)
+
+
+def fast_offline_dataset(images, y, logits, batch_size=128, seed=0):
+    """`offline.offline_dataset`'s batches (one random view per example and epoch), drawn a batch at a time.
+
+    The views are precomputed (`materialized_views`), so an epoch gathers
+    batches instead of rebuilding every augmented image; the order and draws
+    are a fixed function of `seed`, the same for every row.
+    """
+    views, n = logits.shape[:2]
+    images = tf.constant(images)
+    logits = tf.constant(np.asarray(logits, np.float32))
+    labels = tf.constant(np.asarray(y))
+    order = tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    draws = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
+
+    def pick(index, draw):
+        view = tf.random.stateless_uniform(tf.shape(index), seed=tf.stack([draw, 0]), maxval=views, dtype=tf.int64)
+        where = tf.stack([view, index], -1)
+        x = tf.cast(tf.gather_nd(images, where), tf.float32) / 255.0
+        return {"x": x, "teacher_logits": tf.gather_nd(logits, where)}, tf.gather(labels, index)
+
+    return tf.data.Dataset.zip(order, draws).map(pick, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def accuracy(model, x, y):
@@ -71,6 +107,7 @@ def main():
     parser.add_argument("--students", nargs="+", default=["cnn16"], choices=list(STUDENTS))
     parser.add_argument("--methods", nargs="+", default=["alone", "kd_t1"], choices=list(METHODS))
     parser.add_argument("--out", default=None, help="JSON file for the results (rewritten after every run)")
+    parser.add_argument("--cache-dir", default=None, help="keep the teachers' logits here between runs")
     args = parser.parse_args()
 
     (x, y), (x_test, y_test) = load_fashion_mnist()
@@ -87,7 +124,9 @@ def main():
     logits = {}
     for variant in sorted(needed or {"shipped"}):
         start = time.time()
-        logits[variant] = offline.compute_teacher_logits(teachers[variant], x_train, views=args.views, verbose=0)
+        logits[variant] = offline.cached_teacher_logits(
+            teachers[variant], x_train, views=args.views, cache_dir=args.cache_dir, verbose=0
+        )
         results["teachers"][variant] = {
             "val": accuracy(teachers[variant], x_val, y_val),
             "test": accuracy(teachers[variant], x_test, y_test),
@@ -95,13 +134,16 @@ def main():
         }
         print(f"teacher {variant}: {results['teachers'][variant]} ({time.time() - start:.0f} s to cache)", flush=True)
 
+    start = time.time()
+    all_views = materialized_views(x_train, args.views)
+    print(f"{args.views} views of {len(x_train):,} images materialized in {time.time() - start:.0f} s", flush=True)
     for seed in args.seeds:
         for student_name in args.students:
             keras.utils.set_random_seed(seed)
             initial = STUDENTS[student_name]().get_weights()
             for method in args.methods:
                 variant, kwargs = METHODS[method]
-                train = offline.offline_dataset(x_train, y_train, logits[variant or sorted(logits)[0]], seed=seed)
+                train = fast_offline_dataset(all_views, y_train, logits[variant or sorted(logits)[0]], args.batch_size, seed)
                 keras.utils.set_random_seed(seed)
                 student = STUDENTS[student_name]()
                 student.set_weights(initial)

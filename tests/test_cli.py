@@ -51,7 +51,7 @@ def test_evaluate_reports_the_shipped_students_accuracy():
     assert "14,618 parameters, Fashion-MNIST test accuracy 90.31% (10,000 images)" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["distill", "train-teacher", "evaluate", "export", "benchmark", "demo"])
+@pytest.mark.parametrize("command", ["distill", "tune", "train-teacher", "evaluate", "export", "benchmark", "demo"])
 def test_every_subcommand_has_its_own_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main([command, "--help"])

@@ -76,6 +76,20 @@ def test_cache_is_reused_and_keyed_by_teacher_and_data(images, tmp_path):
     assert len(list(tmp_path.iterdir())) == 3  # a new order is new data
 
 
+def test_a_wrapper_computing_something_else_from_the_same_weights_gets_its_own_cache(images, tmp_path):
+    x, _ = images
+    teacher = image_teacher()
+    inputs = keras.Input((6, 6, 1))
+    mirrored = keras.layers.Average()([teacher(inputs), teacher(keras.ops.flip(inputs, axis=2))])
+    averaged = keras.Model(inputs, mirrored, name="teacher")  # same weights, same name, other outputs
+    plain = offline.cached_teacher_logits(teacher, x, cache_dir=str(tmp_path), dtype="float32", verbose=0)
+    both = offline.cached_teacher_logits(averaged, x, cache_dir=str(tmp_path), dtype="float32", verbose=0)
+    assert len(list(tmp_path.iterdir())) == 2
+    expected = averaged.predict(offline.to_float_images(x), verbose=0)
+    np.testing.assert_allclose(both[0], expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(plain, both)
+
+
 def test_offline_fit_never_calls_the_teacher_and_matches_online_losses(images):
     x, y = images
     teacher, student = image_teacher(), image_student()

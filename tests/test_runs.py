@@ -107,3 +107,34 @@ def test_missing_dataset_is_refused_before_any_work(tmp_path):
 def test_missing_teacher_points_to_train_teacher(tmp_path):
     with pytest.raises(config.ConfigError, match="tfdistill train-teacher"):
         runs.run_distillation(config.resolve(None, [f"teacher.path={tmp_path}/none"]), str(tmp_path / "r"), verbose=0)
+
+
+def test_students_are_evaluated_with_precise_batch_norm_statistics(finished_run):
+    """1,000 images for 2 epochs (32 steps): lagging moving averages would leave both near chance."""
+    run_dir, _, results = finished_run
+    accuracies = {row["name"]: row["accuracy"] for row in results["rows"]}
+    assert accuracies["student scratch"] > 0.4 and accuracies["student distilled"] > 0.4
+    gain = results["gain"]
+    assert gain["near_chance"] is False
+    assert gain["points"] == pytest.approx(100 * (accuracies["student distilled"] - accuracies["student scratch"]))
+    with open(os.path.join(run_dir, "run.json")) as f:
+        assert json.load(f)["gain"]["summary"].startswith("Distillation: ")
+
+
+@pytest.mark.slow
+def test_tune_writes_its_choice_and_the_returned_student(tmp_path):
+    import keras
+
+    run_dir = str(tmp_path / "tune")
+    resolved = config.resolve(None, TINY)
+    result = runs.run_tuning(resolved, run_dir, families=["kd"], seeds=[0, 1], verbose=0)
+    with open(os.path.join(run_dir, "run.json")) as f:
+        recorded = json.load(f)
+    assert recorded["status"] == "finished" and recorded["summary"] == result.summary
+    assert recorded["best"]["loss"] in ("alone", "kd") and recorded["alone"]["loss"] == "alone"
+    if recorded["best"]["loss"] == "kd":
+        assert len(recorded["validation_gain"]["differences"]) == 2
+    student = keras.models.load_model(os.path.join(run_dir, "student.keras"))
+    assert student.count_params() == 14_618
+    with pytest.raises(config.ConfigError, match="finished run"):
+        runs.run_tuning(resolved, run_dir, families=["kd"], verbose=0)

@@ -1,4 +1,4 @@
-"""The `tfdistill` command line: demo, distill, train-teacher, evaluate, export, benchmark."""
+"""The `tfdistill` command line: demo, distill, tune, train-teacher, evaluate, export, benchmark."""
 
 import argparse
 import json
@@ -66,6 +66,18 @@ def _distill(args):
     from tfdistill import runs
 
     runs.run_distillation(config, args.output, overwrite=args.overwrite, verbose=_VERBOSITY[args.progress])
+    return 0
+
+
+def _tune(args):
+    from tfdistill import config as config_module
+
+    loaded = config_module.load(args.config) if args.config else None
+    config = config_module.resolve(loaded, args.set)
+    from tfdistill import runs
+
+    runs.run_tuning(config, args.output, families=args.families, seeds=args.seeds, overwrite=args.overwrite,
+                    verbose=_VERBOSITY[args.progress])
     return 0
 
 
@@ -228,6 +240,34 @@ def build_parser():
     distill.add_argument("--progress", choices=list(_VERBOSITY), default="bar",
                          help="progress bars, a line per epoch, or none (default: %(default)s)")
     distill.set_defaults(func=_distill)
+
+    from tfdistill.tuning import FAMILIES
+
+    tune = commands.add_parser(
+        "tune",
+        help="Search the distillation recipe that pays on a config's data, against the student alone.",
+        description=(
+            "Runs KerasTuner's Hyperband over the loss family, temperature, soft/hard weights and "
+            "learning rate, with the student alone always a candidate, choosing on the config's "
+            "validation split; then trains the best recipe and the student alone from the same initial "
+            "weights for each --seeds and reports the gain with its 95 %% interval. When nothing beats "
+            "the student alone it says so and saves the student trained alone. Writes OUTPUT/: "
+            "config.json, run.json, tuner/ and student.keras. Takes the same config as `distill` "
+            "(distill.epochs is each candidate's full budget)."
+        ),
+    )
+    tune.add_argument("--config", help="a .json or .yaml config file (default: the defaults)")
+    tune.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                      help="override one key, e.g. --set distill.epochs=10 (repeatable; VALUE is JSON)")
+    tune.add_argument("--output", required=True, help="the search's folder")
+    tune.add_argument("--families", nargs="+", choices=list(FAMILIES), default=list(FAMILIES),
+                      help="loss families to search (default: all; alone is always included)")
+    tune.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                      help="seeds of the final best-against-alone comparison (default: 0 1 2)")
+    tune.add_argument("--overwrite", action="store_true", help="replace a finished search in --output")
+    tune.add_argument("--progress", choices=list(_VERBOSITY), default="bar",
+                      help="progress output (default: %(default)s)")
+    tune.set_defaults(func=_tune)
 
     teacher = commands.add_parser(
         "train-teacher",

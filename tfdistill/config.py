@@ -37,6 +37,7 @@ DEFAULTS = {
         "views": 4,
         "seed": 0,
         "train_scratch": True,
+        "precise_batch_norm": True,
     },
     "export": {
         "saved_model": True,

@@ -13,6 +13,7 @@ passes, leaving the teacher online.
 """
 
 import hashlib
+import json
 import warnings
 from typing import NamedTuple
 
@@ -221,9 +222,24 @@ def compute_teacher_outputs(teacher, x, features, views=1, seed=0, batch_size=10
     return outputs["logits"], outputs["features"]
 
 
+def _architecture(model):
+    """The model's serialized config, or its class and layers' classes where it has no config."""
+    try:
+        return json.dumps(keras.saving.serialize_keras_object(model), sort_keys=True, default=str)
+    except Exception:  # A subclassed model without get_config.
+        layers = getattr(model, "layers", [])
+        return type(model).__qualname__ + ":" + ",".join(type(layer).__qualname__ for layer in layers)
+
+
 def cache_key(teacher, x, views, seed, dtype, top_k=None, temperature=None):
-    """A hash of the teacher's weights, the data (values and order) and settings."""
+    """A hash of the teacher's architecture and weights, the data (values and order) and settings.
+
+    The architecture counts: a wrapper that computes something else from the
+    same weights (a test-time-augmented teacher, an ensemble of one model)
+    must not reuse the plain teacher's outputs.
+    """
     digest = hashlib.sha256()
+    digest.update(_architecture(teacher).encode())
     if top_k is not None:
         digest.update(f"top_k={top_k},temperature={float(temperature)}".encode())
     for weight in teacher.weights:

@@ -23,9 +23,10 @@ import tensorflow as tf
 
 from tfdistill import config as config_module
 from tfdistill import losses, model_files, offline, reports
+from tfdistill.batch_norm import PreciseBatchNorm
 from tfdistill.callbacks import BackupAndRestore
 from tfdistill.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
-from tfdistill.data.pipelines import to_float_images
+from tfdistill.data.pipelines import make_dataset, to_float_images
 from tfdistill.demo import cosine_adam, keras_file_size
 from tfdistill.distiller import Distiller
 from tfdistill.export.atomic import save_keras
@@ -33,6 +34,7 @@ from tfdistill.export.saved_model import KERAS_COPY, export_saved_model, latest_
 from tfdistill.export.tflite import export_tflite
 from tfdistill.fidelity import fidelity_from_logits
 from tfdistill.models.fashion_mnist import build_student
+from tfdistill.stats import describe_gain, near_chance
 
 RUN_FILE = "run.json"
 
@@ -130,7 +132,7 @@ def _read_history(path):
     return {key: [float(row[key]) for row in rows] for key in rows[0] if key != "epoch"}
 
 
-def _train_student(name, teacher, train, validation, initial, config, run_dir, soft, verbose):
+def _train_student(name, teacher, train, validation, initial, config, run_dir, soft, verbose, batch_norm_data=None):
     settings = config["distill"]
     saved = os.path.join(run_dir, "checkpoints", f"student_{name}.keras")
     if os.path.exists(saved):  # finished before the run was interrupted
@@ -156,6 +158,9 @@ def _train_student(name, teacher, train, validation, initial, config, run_dir, s
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard", name)),
         BackupAndRestore(os.path.join(run_dir, "checkpoints", f"backup_{name}")),
     ]
+    if settings["precise_batch_norm"] and batch_norm_data is not None:
+        # After the backup callback, so a resumed run recomputes them too.
+        callbacks.append(PreciseBatchNorm(batch_norm_data))
     distiller.fit(
         train, epochs=settings["epochs"], validation_data=validation, callbacks=callbacks, verbose=verbose
     )
@@ -206,7 +211,8 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
     for name in names:
         print(f"Training the {name} student: {settings['epochs']} epochs")
         students[name], histories[name] = _train_student(
-            name, teacher, train, validation, initial, config, run_dir, soft=name == "distilled", verbose=verbose
+            name, teacher, train, validation, initial, config, run_dir, soft=name == "distilled", verbose=verbose,
+            batch_norm_data=make_dataset(x_train, y_train, batch_size=512),
         )
 
     rows = []
@@ -257,6 +263,15 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
         "histories": histories,
         "seconds": time.time() - start,
     }
+    accuracies = {row["name"]: row["accuracy"] for row in rows}
+    if "student scratch" in accuracies:
+        alone, distilled = accuracies["student scratch"], accuracies["student distilled"]
+        results["gain"] = {
+            "points": 100 * (distilled - alone),
+            "near_chance": near_chance(alone, len(CLASS_NAMES)) or near_chance(distilled, len(CLASS_NAMES)),
+            "summary": describe_gain(alone, distilled, len(CLASS_NAMES)),
+        }
+        print(results["gain"]["summary"])
     _write_json(os.path.join(run_dir, RUN_FILE), {"status": "finished", "finished": time.ctime(), **results})
     print(f"Run written to {run_dir} in {results['seconds']:.0f} s; report: {os.path.join(run_dir, 'report.md')}")
     return results
@@ -283,9 +298,10 @@ def _write_report(run_dir, config, rows, tflite_reports, histories, teacher, x_v
     by_name = {row["name"]: row for row in rows}
     notes = []
     if "student scratch" in by_name:
-        gain = by_name["student distilled"]["accuracy"] - by_name["student scratch"]["accuracy"]
-        notes.append(f"Distillation: {gain * 100:+.2f} points of test accuracy over the same student trained alone "
-                     "(same initial weights, data order, views and epochs).")
+        notes.append(describe_gain(by_name["student scratch"]["accuracy"], by_name["student distilled"]["accuracy"],
+                                   len(CLASS_NAMES))
+                     + " Same initial weights, data order, views and epochs; one seed, so differences of a few "
+                     "tenths of a point are within seed-to-seed noise.")
     notes.append(f"Fidelity of the distilled student to the teacher: on its training images {fidelity['train']}; "
                  f"on the test images {fidelity['test']}. Low agreement on the training images means the student "
                  "does not fit the teacher's function (capacity or optimisation); high there but low on the test "
@@ -293,3 +309,62 @@ def _write_report(run_dir, config, rows, tflite_reports, histories, teacher, x_v
     notes.append("Latency: Keras models as one compiled forward pass (tf.function); TFLite models in the "
                  "interpreter, 1 thread.")
     reports.write_report(os.path.join(run_dir, "report.md"), "tfdistill run", config, rows, tflite_reports, plots, notes)
+
+
+def run_tuning(config, run_dir, families=None, seeds=(0, 1, 2), overwrite=False, verbose=1):
+    """Searches a distillation recipe for a resolved config (`tfdistill tune`) into `run_dir`.
+
+    The teacher's logits are cached for `distill.views` views as in a run;
+    `tfdistill.tuning.tune_recipe` searches loss family, temperature, weights
+    and learning rate on the config's validation split (`data.validation_size`
+    held-out training images), with the student alone as a candidate, then
+    compares the best recipe with the student alone over `seeds`.
+
+    Writes `config.json`, `run.json` (status, the recipes, the gains and the
+    summary), `tuner/` (the search's trials: an interrupted search resumes) and
+    `student.keras`, the returned student (the student alone when nothing beat it).
+
+    Returns:
+        The `tfdistill.tuning.TuningResult`.
+    """
+    from tfdistill import tuning
+
+    check_output_dir(run_dir, config, overwrite)
+    teacher = load_teacher(config["teacher"]["path"])
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = _split(config)
+    if not len(x_val):
+        raise config_module.ConfigError(
+            "Invalid value for `data.validation_size`: a recipe search chooses on a validation split, "
+            "so it must be > 0. Received: 0"
+        )
+    os.makedirs(run_dir, exist_ok=True)
+    start = time.time()
+    _write_json(os.path.join(run_dir, "config.json"), config)
+    _write_json(os.path.join(run_dir, RUN_FILE), {"status": "running", "started": time.ctime()})
+    settings = config["distill"]
+    logits = offline.compute_teacher_logits(teacher, x_train, views=settings["views"], seed=settings["seed"], verbose=verbose)
+    train = offline.offline_dataset(x_train, y_train, logits, batch_size=settings["batch_size"], seed=settings["seed"],
+                                    view_seed=settings["seed"])
+    width = config["student"]["width"]
+    result = tuning.tune_recipe(
+        teacher, lambda: build_student(width=width), train, (to_float_images(x_val), y_val), settings["epochs"],
+        os.path.join(run_dir, "tuner"), test=(to_float_images(x_test), y_test),
+        families=families or tuning.FAMILIES, seeds=tuple(seeds), verbose=verbose,
+    )
+    if settings["precise_batch_norm"]:
+        from tfdistill.batch_norm import recompute_batch_norm_statistics
+
+        recompute_batch_norm_statistics(result.student, make_dataset(x_train, y_train, batch_size=512))
+    save_keras(result.student, os.path.join(run_dir, "student.keras"))
+    gains = {
+        name: None if gain is None else dataclasses.asdict(gain)
+        for name, gain in (("validation_gain", result.validation_gain), ("test_gain", result.test_gain))
+    }
+    _write_json(os.path.join(run_dir, RUN_FILE), {
+        "status": "finished", "finished": time.ctime(), "seconds": time.time() - start,
+        "best": result.best, "alone": result.alone, "distilled": result.distilled, **gains,
+        "summary": result.summary,
+    })
+    print(result.summary)
+    print(f"Student written to {os.path.join(run_dir, 'student.keras')}")
+    return result

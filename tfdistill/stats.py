@@ -78,3 +78,34 @@ def paired_difference(differences: Sequence[float]) -> PairedDifference:
     variance = sum((d - mean) ** 2 for d in values) / (len(values) - 1)
     half = t_quantile_975(len(values) - 1) * math.sqrt(variance / len(values))
     return PairedDifference(values, mean, mean - half, mean + half)
+
+
+def near_chance(accuracy: float, num_classes: int, margin: float = 0.2) -> bool:
+    """Whether `accuracy` is within `margin` of the way from chance (1 / classes) to 100 %.
+
+    Example:
+        >>> near_chance(0.102, 10), near_chance(0.85, 10)
+        (True, False)
+    """
+    chance = 1.0 / num_classes
+    return accuracy < chance + margin * (1.0 - chance)
+
+
+def describe_gain(alone: float, distilled: float, num_classes: int) -> str:
+    """One line on what distilled - alone (accuracies in [0, 1]) says, with its caveats.
+
+    A gain between students near chance says nothing about distillation; one
+    seed's difference is within the seed-to-seed noise unless it is large.
+
+    Example:
+        >>> print(describe_gain(0.0996, 0.1020, 10))
+        Distillation: +0.24 points over the student alone. Both students are near chance (9.96 % and 10.20 %, chance 10.00 %): the difference says nothing about distillation; train longer or on more data.
+    """
+    text = f"Distillation: {100 * (distilled - alone):+.2f} points over the student alone."
+    if near_chance(alone, num_classes) or near_chance(distilled, num_classes):
+        which = "Both students are" if near_chance(alone, num_classes) and near_chance(distilled, num_classes) else "A student is"
+        return (
+            f"{text} {which} near chance ({100 * alone:.2f} % and {100 * distilled:.2f} %, chance "
+            f"{100 / num_classes:.2f} %): the difference says nothing about distillation; train longer or on more data."
+        )
+    return text

@@ -71,7 +71,7 @@ def test_names_of_kd_all_mean_temperature_squared_kl(name):
 
 
 def test_unknown_name_lists_valid_ones():
-    with pytest.raises(ValueError, match=r"Expected one of \['dist', 'dkd', 'hinton_kd', 'kd', 'kl_divergence', 'ls_kd', 'soft_mse'\]"):
+    with pytest.raises(ValueError, match=r"Expected one of \['dist', 'dkd', 'hinton_kd', 'kd', 'kl_divergence', 'ls_kd', 'mlkd', 'soft_mse'\]"):
         losses.get("kld")
 
 

@@ -2,7 +2,7 @@
 
 Logit losses (teacher and student logits, shape `(batch, num_classes)`):
 `logits.py` (Hinton KD, softened-probability MSE, logit standardization),
-`decoupled.py` (DKD), `correlation.py` (DIST). Feature losses (intermediate
+`decoupled.py` (DKD), `correlation.py` (DIST), `multilevel.py` (MLKD). Feature losses (intermediate
 features): `features.py` (FitNets hints, attention transfer).
 
 `get(identifier)` accepts a registered name, a config dict
@@ -24,6 +24,7 @@ from tfdistill.losses.features import (
     attention_transfer,
     hint_loss,
 )
+from tfdistill.losses.multilevel import MultiLevelKD, multilevel_kd
 from tfdistill.losses.logits import (
     KnowledgeDistillation,
     SoftenedProbabilityMSE,
@@ -43,6 +44,7 @@ SOFT_LOSSES = {
     "soft_mse": SoftenedProbabilityMSE,
     "dkd": DecoupledKD,
     "dist": DIST,
+    "mlkd": MultiLevelKD,
 }
 
 FEATURE_LOSSES = {
@@ -120,6 +122,7 @@ __all__ = [
     "FEATURE_LOSSES",
     "HintLoss",
     "KnowledgeDistillation",
+    "MultiLevelKD",
     "SOFT_LOSSES",
     "SoftenedProbabilityMSE",
     "attention_map",
@@ -130,6 +133,7 @@ __all__ = [
     "get_feature_loss",
     "hint_loss",
     "hinton_kd",
+    "multilevel_kd",
     "pearson_correlation",
     "serialize",
     "softened_probability_mse",
