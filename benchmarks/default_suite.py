@@ -23,7 +23,6 @@ seed, its mean and 95 % t-interval.
 """
 
 import argparse
-import glob
 import json
 import os
 import time

@@ -113,7 +113,7 @@ def test_zero_sample_weights_leave_student_unchanged():
 
 
 def test_sample_weights_scale_both_loss_terms():
-    distiller = make_distiller()
+    distiller = make_distiller(soft_loss="kd")
     x, y = toy_data()
     weights = np.where(np.arange(len(x)) % 2 == 0, 2.0, 0.0).astype("float32")
     t = distiller.teacher(x, training=False).numpy()
@@ -281,3 +281,17 @@ def test_mixed_float16_student_gets_loss_scaling_and_the_float32_update():
     for full, half in zip(updates["float32", True], updates["mixed_float16", True]):
         assert np.abs(full).max() > 0.1
         np.testing.assert_allclose(half, full, rtol=0.05, atol=1e-3)
+
+
+def test_compile_defaults_are_kd_at_t1_on_the_teachers_probabilities_alone():
+    keras.utils.set_random_seed(0)
+    distiller = tfdistill.Distiller(dense_model(32, "teacher", batch_norm=True), dense_model(4, "student"))
+    distiller.compile("sgd")
+    assert isinstance(distiller.soft_loss, losses.KnowledgeDistillation)
+    assert distiller.soft_loss.temperature == 1.0
+    assert (distiller.hard_weight, distiller.soft_weight) == (0.0, 1.0)
+    x, y = toy_data()
+    t = distiller.teacher(x, training=False).numpy()
+    s = distiller.student(x, training=False).numpy()
+    logs = distiller.evaluate(x, y, batch_size=len(x), return_dict=True, verbose=0)
+    assert logs["loss"] == pytest.approx(_hand_kd(t, s, 1.0).mean(), rel=1e-5)

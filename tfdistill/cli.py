@@ -28,13 +28,14 @@ def _demo(args):
 
 
 def _export(args):
-    import keras
     import numpy as np
 
     from tfdistill.data import CLASS_NAMES, load_fashion_mnist, to_float_images
     from tfdistill.export import export_saved_model, export_tflite
 
-    model = keras.models.load_model(args.model)
+    from tfdistill.model_files import load_model
+
+    model = load_model(args.model, role="model")
     if args.format == "saved_model":
         path = export_saved_model(
             model, args.output, version=args.version, overwrite=args.overwrite,
@@ -98,10 +99,10 @@ _STRIP_SOFTMAX_FILE = "Save `tfdistill.strip_softmax(model)` to a .keras file an
 
 
 def _evaluate(args):
-    import keras
     import numpy as np
 
     from tfdistill import validation
+    from tfdistill.model_files import load_model
     from tfdistill.data import load_fashion_mnist, to_float_images
 
     for argument, path in (("model", args.model), ("--teacher", args.teacher)):
@@ -123,7 +124,7 @@ def _evaluate(args):
 
         parameters = "n/a"
     else:
-        model = keras.models.load_model(args.model)
+        model = load_model(args.model, role="model")
         if args.teacher is not None:
             validation.check_logits_model(model, "model", remedy=_STRIP_SOFTMAX_FILE)
 
@@ -133,7 +134,7 @@ def _evaluate(args):
         parameters = f"{model.count_params():,}"
     teacher = None
     if args.teacher is not None:
-        teacher = keras.models.load_model(args.teacher)
+        teacher = load_model(args.teacher, role="teacher")
         validation.check_logits_model(teacher, "--teacher", remedy=_STRIP_SOFTMAX_FILE)
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist(args.data_dir)
     splits = {"test": (to_float_images(x_test), y_test)}

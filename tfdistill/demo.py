@@ -22,6 +22,7 @@ from tfdistill.distiller import Distiller
 from tfdistill.export.saved_model import KERAS_COPY, export_saved_model, latest_version_dir
 from tfdistill.export.tflite import export_tflite
 from tfdistill.fidelity import fidelity_from_logits
+from tfdistill.model_files import load_model
 from tfdistill.losses import KnowledgeDistillation
 from tfdistill.models.fashion_mnist import build_student, build_teacher
 from tfdistill.stats import describe_gain
@@ -84,7 +85,7 @@ def load_or_train_teacher(saved_models, x_train, y_train, retrain=False, epochs=
     latest = latest_version_dir(model_dir)
     if latest and not retrain:
         print(f"Teacher: reusing {latest} (pass --retrain-teacher to train a new one)")
-        return keras.models.load_model(os.path.join(latest, KERAS_COPY))
+        return load_model(os.path.join(latest, KERAS_COPY), role="teacher")
     print(f"Teacher: training for {epochs} epochs")
     teacher = train_teacher(x_train, y_train, epochs=epochs, seed=seed)
     path = export_saved_model(teacher, model_dir, raw_shape=(None, 28, 28), class_names=CLASS_NAMES)
