@@ -138,3 +138,17 @@ def test_tune_writes_its_choice_and_the_returned_student(tmp_path):
     assert student.count_params() == 14_618
     with pytest.raises(config.ConfigError, match="finished run"):
         runs.run_tuning(resolved, run_dir, families=["kd"], verbose=0)
+
+
+def test_a_refused_tflite_export_is_reported_and_the_run_still_finishes(tmp_path):
+    run_dir = str(tmp_path / "refused")
+    resolved = config.resolve(None, TINY + ["distill.epochs=1", "distill.train_scratch=false",
+                                            "export.saved_model=false", "export.min_agreement=1.5"])
+    results = runs.run_distillation(resolved, run_dir, verbose=0)
+    assert [r["quantization"] for r in results["refused_exports"]] == ["float32"]
+    assert results["refused_exports"][0]["top1_agreement"] == pytest.approx(1.0)
+    assert not os.path.exists(os.path.join(run_dir, "export", "student_float32.tflite"))
+    with open(os.path.join(run_dir, "run.json")) as f:
+        assert json.load(f)["status"] == "finished"
+    with open(os.path.join(run_dir, "report.md")) as f:
+        assert "Not exported: The float32 TFLite model agrees" in f.read()

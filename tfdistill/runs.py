@@ -31,7 +31,7 @@ from tfdistill.demo import cosine_adam, keras_file_size
 from tfdistill.distiller import Distiller
 from tfdistill.export.atomic import save_keras
 from tfdistill.export.saved_model import KERAS_COPY, export_saved_model, latest_version_dir
-from tfdistill.export.tflite import export_tflite
+from tfdistill.export.tflite import ExportVerificationError, export_tflite
 from tfdistill.fidelity import fidelity_from_logits
 from tfdistill.models.fashion_mnist import build_student
 from tfdistill.stats import describe_gain, near_chance
@@ -228,7 +228,7 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
             "latency_ms": keras_latency_ms(model, x_test),
         })
 
-    tflite_reports = []
+    tflite_reports, refused = [], []
     export_dir = os.path.join(run_dir, "export")
     if config["export"]["saved_model"]:
         path = export_saved_model(students["distilled"], os.path.join(export_dir, "student"),
@@ -237,11 +237,18 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
     calibration = to_float_images(x_train[np.random.default_rng(settings["seed"]).permutation(len(x_train))[: config["export"]["calibration_examples"]]])
     for quantization in config["export"]["tflite"]:
         print(f"TFLite {quantization}: converting and verifying on the test set")
-        report = export_tflite(
-            students["distilled"], os.path.join(export_dir, f"student_{quantization}.tflite"), x_test, y_test,
-            quantization, representative_data=calibration, min_agreement=config["export"]["min_agreement"],
-            num_calibration=config["export"]["calibration_examples"], verbose=int(verbose == 1),
-        )
+        try:
+            report = export_tflite(
+                students["distilled"], os.path.join(export_dir, f"student_{quantization}.tflite"), x_test, y_test,
+                quantization, representative_data=calibration, min_agreement=config["export"]["min_agreement"],
+                num_calibration=config["export"]["calibration_examples"], verbose=int(verbose == 1),
+            )
+        except ExportVerificationError as error:
+            # The trained students are kept and the run still reports; only this file is not written.
+            print(f"  refused: {error}")
+            refused.append({"quantization": quantization, "reason": str(error),
+                            "top1_agreement": error.report.top1_agreement if error.report else None})
+            continue
         print(f"  {report}")
         tflite_reports.append(report)
         rows.append({
@@ -255,11 +262,13 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
         "train": fidelity_from_logits(logits[0], distilled_train_logits, y_train),
         "test": fidelity_from_logits(test_logits["teacher"], test_logits["student distilled"], y_test),
     }
-    _write_report(run_dir, config, rows, tflite_reports, histories, teacher, x_val, y_val, y_test, predictions, fidelity)
+    _write_report(run_dir, config, rows, tflite_reports, histories, teacher, x_val, y_val, y_test, predictions, fidelity,
+                  refused)
     results = {
         "rows": rows,
         "fidelity": {split: dataclasses.asdict(report) for split, report in fidelity.items()},
         "tflite": [vars(r) for r in tflite_reports],
+        "refused_exports": refused,
         "histories": histories,
         "seconds": time.time() - start,
     }
@@ -277,7 +286,8 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
     return results
 
 
-def _write_report(run_dir, config, rows, tflite_reports, histories, teacher, x_val, y_val, y_test, predictions, fidelity):
+def _write_report(run_dir, config, rows, tflite_reports, histories, teacher, x_val, y_val, y_test, predictions, fidelity,
+                  refused=()):
     plots_dir = os.path.join(run_dir, "plots")
     os.makedirs(plots_dir, exist_ok=True)
     plots = {}
@@ -306,6 +316,8 @@ def _write_report(run_dir, config, rows, tflite_reports, histories, teacher, x_v
                  f"on the test images {fidelity['test']}. Low agreement on the training images means the student "
                  "does not fit the teacher's function (capacity or optimisation); high there but low on the test "
                  "images means it needs more transfer data (views, augmentation).")
+    for export in refused:
+        notes.append(f"Not exported: {export['reason']} Lower `export.min_agreement` to accept it, or train longer.")
     notes.append("Latency: Keras models as one compiled forward pass (tf.function); TFLite models in the "
                  "interpreter, 1 thread.")
     reports.write_report(os.path.join(run_dir, "report.md"), "tfdistill run", config, rows, tflite_reports, plots, notes)

@@ -16,7 +16,15 @@ QUANTIZATIONS = ("float32", "float16", "dynamic_range", "int8")
 
 
 class ExportVerificationError(ValueError):
-    """An export disagrees with its Keras model more than allowed."""
+    """An export disagrees with its Keras model more than allowed.
+
+    Attributes:
+        report: the verification report of the refused model.
+    """
+
+    def __init__(self, message, report=None):
+        super().__init__(message)
+        self.report = report
 
 
 def _make_interpreter(model_content, num_threads):
@@ -226,7 +234,8 @@ def export_tflite(
         raise ExportVerificationError(
             f"The {quantization} TFLite model agrees with the Keras model on "
             f"{report.top1_agreement:.2%} of top-1 predictions, below "
-            f"min_agreement={min_agreement:.2%}; nothing was written. Report: {report}"
+            f"min_agreement={min_agreement:.2%}; nothing was written. Report: {report}",
+            report=report,
         )
     atomic.write_bytes(path, content)  # A crash leaves the previous file or none, never half of one.
     return report
