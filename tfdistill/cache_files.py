@@ -46,14 +46,6 @@ def file_crc32(path):
     return crc
 
 
-def _fsync_path(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_cache(cache_dir, key, arrays):
     """Writes `arrays` (name -> numpy array) as the cache `key`; returns its folder.
 
@@ -69,7 +61,7 @@ def write_cache(cache_dir, key, arrays):
     for name, array in arrays.items():
         path = os.path.join(staging, f"{name}.npy")
         np.save(path, np.asarray(array))
-        _fsync_path(path)
+        atomic.fsync_path(path)
         record["arrays"][name] = {
             "file": f"{name}.npy",
             "bytes": os.path.getsize(path),
@@ -81,9 +73,9 @@ def write_cache(cache_dir, key, arrays):
         json.dump(record, f, indent=1)
         f.flush()
         os.fsync(f.fileno())
-    _fsync_path(staging)
+    atomic.fsync_path(staging)
     _move_into_place(staging, final, cache_dir, key)
-    _fsync_path(cache_dir)
+    atomic.fsync_path(cache_dir)
     return final
 
 

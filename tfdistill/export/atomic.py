@@ -54,7 +54,8 @@ def remove_stale_temporaries(directory):
     return removed
 
 
-def _fsync(path):
+def fsync_path(path):
+    """Flushes a file or folder (its entries: a rename into it) to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -89,7 +90,7 @@ def save_keras(model, path):
     temporary = temporary_path(path, suffix=".keras")
     try:
         model.save(temporary)
-        _fsync(temporary)
+        fsync_path(temporary)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -106,7 +107,7 @@ def move_folder_into_place(staging, path, overwrite=False):
     Raises:
         FileExistsError: `path` exists (or appeared meanwhile) and not `overwrite`.
     """
-    _fsync(staging)
+    fsync_path(staging)
     old = None
     if overwrite and os.path.exists(path):
         old = temporary_path(path)
@@ -117,6 +118,6 @@ def move_folder_into_place(staging, path, overwrite=False):
         if not os.path.exists(path):
             raise
         raise FileExistsError(f"{path!r} appeared while it was being written; nothing was replaced.") from error
-    _fsync(os.path.dirname(os.path.abspath(path)))
+    fsync_path(os.path.dirname(os.path.abspath(path)))
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
