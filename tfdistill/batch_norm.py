@@ -51,8 +51,8 @@ def recompute_batch_norm_statistics(
     each layer's moving mean becomes the mean of its inputs over every
     example, and its moving variance the variance of its inputs over every
     example (`E[x²] - E[x]²`, not the mean of per-batch variances). Only the
-    moving statistics change: trainable weights, the optimizer and, with
-    Dropout, nothing else of the model.
+    moving statistics change; trainable weights and the optimizer are left
+    as they are. Dropout is active in this pass, as it was in training.
 
     Args:
         model: a Keras model (or layer) with `BatchNormalization` layers.
