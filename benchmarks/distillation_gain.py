@@ -28,7 +28,7 @@ import tensorflow as tf
 import tfdistill
 from tfdistill import offline
 from tfdistill.data import load_fashion_mnist, to_float_images
-from tfdistill.export import KERAS_COPY, latest_version_dir
+from tfdistill.runs import load_teacher
 from tfdistill.models import build_separable_student, build_student
 from tfdistill.stats import paired_difference
 
@@ -115,9 +115,7 @@ def main():
     x_train, y_train = x[order[:50_000]], y[order[:50_000]]
     x_val, y_val = to_float_images(x[order[50_000:]]), y[order[50_000:]]
     x_test = to_float_images(x_test)
-    teacher = keras.models.load_model(
-        os.path.join(latest_version_dir(os.path.join(args.saved_models, TEACHER_DIR)), KERAS_COPY)
-    )
+    teacher = load_teacher(os.path.join(args.saved_models, TEACHER_DIR))
     teachers = {"shipped": teacher, "flip_tta": flip_tta(teacher)}
     needed = {METHODS[m][0] for m in args.methods} - {None}
     results = {"args": vars(args), "teachers": {}, "runs": []}
