@@ -31,10 +31,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from common import shipped_teacher
 import tfdistill
 from tfdistill.data import load_fashion_mnist, to_float_images
-from tfdistill.runs import load_teacher
-from tfdistill.models import build_student
+from tfdistill.app.models import build_student
 from tfdistill.stats import paired_difference
 
 FORTUNE_TOPICS = (
@@ -130,7 +130,7 @@ def fashion_mnist_task(saved_models="saved_models"):
     (x, y), (x_test, y_test) = load_fashion_mnist()
     order = np.random.default_rng(1234).permutation(len(x))
     x, y = to_float_images(x[order]), y[order]
-    teacher = load_teacher(os.path.join(saved_models, "fashion_mnist_teacher"))
+    teacher = shipped_teacher(saved_models)
     return dict(
         splits=((x[:10_000], y[:10_000]), (x[50_000:], y[50_000:]), (to_float_images(x_test), y_test)),
         teacher=teacher,

@@ -21,7 +21,6 @@ same views for `--assistant-epochs`, then used as the student's teacher.
 
 import argparse
 import json
-import os
 import time
 
 import keras
@@ -30,12 +29,11 @@ import tensorflow as tf
 
 import tfdistill
 from tfdistill import offline
-from tfdistill.data import load_fashion_mnist, to_float_images
-from tfdistill.runs import load_teacher
-from tfdistill.models import build_separable_student, build_student
+from common import shipped_teacher, validation_split
+from tfdistill.data import to_float_images
+from tfdistill.app.models import build_separable_student, build_student
 from tfdistill.stats import paired_difference
 
-TEACHER_DIR = os.path.join("fashion_mnist_teacher")
 STUDENTS = {
     "cnn16": lambda: build_student(width=16),
     "separable": lambda: build_separable_student(),
@@ -68,7 +66,7 @@ def materialized_views(x, views, seed=0):
     out = []
     for view in range(views):
         ds = tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices(images), tf.data.Dataset.range(len(x)))
-        ds = ds.map(lambda image, index, v=view: offline._view_image(image, index, tf.constant(v, tf.int64), seed))
+        ds = ds.map(lambda image, index, v=view: offline.view_image(image, index, tf.constant(v, tf.int64), seed))
         out.append(np.concatenate([b.numpy() for b in ds.batch(4096)]))
     return np.round(np.stack(out) * 255).astype(np.uint8)
 
@@ -128,12 +126,8 @@ def main():
     parser.add_argument("--cache-dir", default=None, help="keep the teachers' logits here between runs")
     args = parser.parse_args()
 
-    (x, y), (x_test, y_test) = load_fashion_mnist()
-    order = np.random.default_rng(1234).permutation(len(x))
-    x_train, y_train = x[order[:50_000]], y[order[:50_000]]
-    x_val, y_val = to_float_images(x[order[50_000:]]), y[order[50_000:]]
-    x_test = to_float_images(x_test)
-    teacher = load_teacher(os.path.join(args.saved_models, TEACHER_DIR))
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = validation_split()
+    teacher = shipped_teacher(args.saved_models)
     teachers = {"shipped": teacher, "flip_tta": flip_tta(teacher)}
     needed = {METHODS[m][0] for m in args.methods} - {None}
     if "assistant" in needed:

@@ -21,18 +21,18 @@ cores; `--rows` adds the online KD row (about 20 minutes more).
 
 import argparse
 import json
-import os
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from common import shipped_teacher, validation_split
 import tfdistill
-from tfdistill import demo, losses
-from tfdistill.data import load_fashion_mnist, make_dataset, mixup, to_float_images
-from tfdistill.export import KERAS_COPY, latest_version_dir
-from tfdistill.models import build_student
+from tfdistill import losses
+from tfdistill.app import training
+from tfdistill.data import make_dataset, mixup
+from tfdistill.app.models import build_student
 
 ROWS = ("student alone", "student alone + mixup", "KD (T=1, soft only)", "function matching (mixup, T=1)")
 DEFAULT_ROWS = ("student alone", "student alone + mixup", "function matching (mixup, T=1)")
@@ -43,7 +43,7 @@ def train_row(name, teacher, initial, x_train, y_train, epochs, learning_rate, s
     student = build_student(name="student")
     student.set_weights(initial)
     train = make_dataset(x_train, y_train, shuffle=True, augment=True, seed=seed)
-    optimizer = demo.cosine_adam(learning_rate, epochs * len(train))
+    optimizer = training.cosine_adam(learning_rate, epochs * len(train))
     if name == "student alone":
         student.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         student.fit(train, epochs=epochs, verbose=0)
@@ -70,15 +70,9 @@ def main():
     parser.add_argument("--out", default=None, help="JSON file for the results (rewritten after every run)")
     args = parser.parse_args()
 
-    (x, y), (x_test, y_test) = load_fashion_mnist()
-    order = np.random.default_rng(1234).permutation(len(x))
-    x_train, y_train = x[order[:50_000]], y[order[:50_000]]
-    x_val, y_val = to_float_images(x[order[50_000:]]), y[order[50_000:]]
-    x_test = to_float_images(x_test)
-    teacher = keras.models.load_model(
-        os.path.join(latest_version_dir(os.path.join(args.saved_models, demo.TEACHER_NAME)), KERAS_COPY)
-    )
-    results = {"teacher": {"val": [demo.accuracy(teacher, x_val, y_val)], "test": [demo.accuracy(teacher, x_test, y_test)]}}
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = validation_split()
+    teacher = shipped_teacher(args.saved_models)
+    results = {"teacher": {"val": [training.accuracy(teacher, x_val, y_val)], "test": [training.accuracy(teacher, x_test, y_test)]}}
     for seed in args.seeds:
         keras.utils.set_random_seed(seed)
         initial = build_student().get_weights()
@@ -86,8 +80,8 @@ def main():
             start = time.time()
             student = train_row(name, teacher, initial, x_train, y_train, args.epochs, args.learning_rate, seed, args.alpha)
             row = results.setdefault(name, {"val": [], "test": [], "seconds": []})
-            row["val"].append(demo.accuracy(student, x_val, y_val))
-            row["test"].append(demo.accuracy(student, x_test, y_test))
+            row["val"].append(training.accuracy(student, x_val, y_val))
+            row["test"].append(training.accuracy(student, x_test, y_test))
             row["seconds"].append(time.time() - start)
             print(
                 f"seed {seed} {name:<32} val {row['val'][-1]:.2%} test {row['test'][-1]:.2%} "

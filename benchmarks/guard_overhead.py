@@ -11,17 +11,16 @@ student's alone, so the guard's share is largest).
 """
 
 import argparse
-import os
 import time
 
 import keras
 import numpy as np
 
+from common import shipped_teacher
 import tfdistill
-from tfdistill import demo, offline
+from tfdistill import offline
 from tfdistill.data import load_fashion_mnist, to_float_images
-from tfdistill.export import KERAS_COPY, latest_version_dir
-from tfdistill.models import build_student
+from tfdistill.app.models import build_student
 
 
 class Unguarded(tfdistill.Distiller):
@@ -52,9 +51,7 @@ def main():
     args = parser.parse_args()
 
     (x_train, y_train), _ = load_fashion_mnist()
-    teacher = keras.models.load_model(
-        os.path.join(latest_version_dir(os.path.join(args.saved_models, demo.TEACHER_NAME)), KERAS_COPY)
-    )
+    teacher = shipped_teacher(args.saved_models)
     keras.utils.set_random_seed(0)
     student_weights = build_student().get_weights()
     n, total = args.batch_size, args.steps + args.warmup

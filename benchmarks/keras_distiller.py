@@ -11,17 +11,15 @@ and initial weights, same data order, same seed, same objective
 """
 
 import argparse
-import os
 import time
 
 import keras
 import numpy as np
 
+from common import shipped_teacher
 import tfdistill
 from tfdistill.data import load_fashion_mnist, make_dataset, to_float_images
-from tfdistill.demo import TEACHER_NAME
-from tfdistill.export import KERAS_COPY, latest_version_dir
-from tfdistill.models import build_student
+from tfdistill.app.models import build_student
 
 T, ALPHA = 4.0, 0.5
 
@@ -86,9 +84,7 @@ def main():
     args = parser.parse_args()
 
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
-    teacher = keras.models.load_model(
-        os.path.join(latest_version_dir(os.path.join(args.saved_models, TEACHER_NAME)), KERAS_COPY)
-    )
+    teacher = shipped_teacher(args.saved_models)
     keras.utils.set_random_seed(args.seed)
     initial_weights = build_student(width=args.width).get_weights()
 

@@ -16,18 +16,18 @@ takes about an hour and a half on 2 CPU cores (8 epochs: 83 minutes of training)
 
 import argparse
 import json
-import os
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from common import shipped_teacher, validation_split
 import tfdistill
-from tfdistill import demo, losses, offline
-from tfdistill.data import load_fashion_mnist, to_float_images
-from tfdistill.export import KERAS_COPY, latest_version_dir
-from tfdistill.models import build_student
+from tfdistill import losses, offline
+from tfdistill.app import training
+
+from tfdistill.app.models import build_student
 
 FEATURES = ("block2b_relu", "block2_relu")  # teacher, student: both 14x14 maps
 
@@ -58,7 +58,7 @@ def train_row(name, teacher, initial, train, epochs, learning_rate, seed):
     student = build_student(name="student")
     student.set_weights(initial)
     steps = len(train)
-    optimizer = demo.cosine_adam(learning_rate, epochs * steps)
+    optimizer = training.cosine_adam(learning_rate, epochs * steps)
     if online:
         train = train.map(lambda x, y: (x["x"], y))
     if spec == "keras":
@@ -98,15 +98,9 @@ def main():
     parser.add_argument("--out", default=None, help="JSON file for the results (rewritten after every run)")
     args = parser.parse_args()
 
-    (x, y), (x_test, y_test) = load_fashion_mnist()
-    order = np.random.default_rng(1234).permutation(len(x))
-    x_train, y_train = x[order[:50_000]], y[order[:50_000]]
-    x_val, y_val = to_float_images(x[order[50_000:]]), y[order[50_000:]]
-    x_test = to_float_images(x_test)
-    teacher = keras.models.load_model(
-        os.path.join(latest_version_dir(os.path.join(args.saved_models, demo.TEACHER_NAME)), KERAS_COPY)
-    )
-    results = {"teacher": {"val": [demo.accuracy(teacher, x_val, y_val)], "test": [demo.accuracy(teacher, x_test, y_test)]}}
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = validation_split()
+    teacher = shipped_teacher(args.saved_models)
+    results = {"teacher": {"val": [training.accuracy(teacher, x_val, y_val)], "test": [training.accuracy(teacher, x_test, y_test)]}}
     start = time.time()
     logits = offline.compute_teacher_logits(teacher, x_train, views=args.views, verbose=0)
     print(f"teacher logits for {args.views} views cached in {time.time() - start:.0f} s", flush=True)
@@ -118,8 +112,8 @@ def main():
             start = time.time()
             student = train_row(name, teacher, initial, train, args.epochs, args.learning_rate, seed)
             row = results.setdefault(name, {"val": [], "test": [], "seconds": []})
-            row["val"].append(demo.accuracy(student, x_val, y_val))
-            row["test"].append(demo.accuracy(student, x_test, y_test))
+            row["val"].append(training.accuracy(student, x_val, y_val))
+            row["test"].append(training.accuracy(student, x_test, y_test))
             row["seconds"].append(time.time() - start)
             print(
                 f"seed {seed} {name:<44} val {row['val'][-1]:.2%} test {row['test'][-1]:.2%} "

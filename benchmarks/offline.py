@@ -24,11 +24,10 @@ import time
 import keras
 import numpy as np
 
+from common import shipped_teacher
 from tfdistill import offline
 from tfdistill.data import load_fashion_mnist, make_dataset, to_float_images
-from tfdistill.demo import TEACHER_NAME
-from tfdistill.export import KERAS_COPY, latest_version_dir
-from tfdistill.models import build_student
+from tfdistill.app.models import build_student
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from keras_distiller import keras_distiller, tfdistill_distiller  # noqa: E402  (the same two set-ups)
@@ -61,9 +60,7 @@ def main():
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
     x_train, y_train = x_train[: args.train_size], y_train[: args.train_size]
     x_test = to_float_images(x_test)
-    teacher = keras.models.load_model(
-        os.path.join(latest_version_dir(os.path.join(args.saved_models, TEACHER_NAME)), KERAS_COPY)
-    )
+    teacher = shipped_teacher(args.saved_models)
     rows = {k: [] for k in ("alone", "offline", "offline_top3", "online", "keras")}
     cache_times = []
     for repeat in range(args.repeats):

@@ -8,17 +8,15 @@ configurations so each sees the same machine state; medians.
 """
 
 import argparse
-import os
 import time
 
 import keras
 import numpy as np
 
+from common import shipped_teacher
 import tfdistill
-from tfdistill import demo
 from tfdistill.data import load_fashion_mnist, to_float_images
-from tfdistill.export import KERAS_COPY, latest_version_dir
-from tfdistill.models import build_student, build_teacher
+from tfdistill.app.models import build_student, build_teacher
 
 # name: (teacher policy, student policy, jit_compile)
 CONFIGS = {
@@ -53,9 +51,7 @@ def main():
     args = parser.parse_args()
 
     (x_train, y_train), _ = load_fashion_mnist()
-    teacher = keras.models.load_model(
-        os.path.join(latest_version_dir(os.path.join(args.saved_models, demo.TEACHER_NAME)), KERAS_COPY)
-    )
+    teacher = shipped_teacher(args.saved_models)
     keras.utils.set_random_seed(0)
     student_weights = build_student().get_weights()
     models = {name: make(teacher.get_weights(), student_weights, *spec) for name, spec in CONFIGS.items()}

@@ -9,18 +9,17 @@ same data order and views. The test set is never looked at.
 """
 
 import argparse
-import dataclasses
 import json
-import os
 import time
 
 import keras
 import numpy as np
 
-from tfdistill import demo, offline
-from tfdistill.data import load_fashion_mnist, to_float_images
-from tfdistill.export import KERAS_COPY, latest_version_dir
-from tfdistill.models import build_student
+from common import shipped_teacher, validation_split
+from tfdistill import offline
+from tfdistill.app import training
+from tfdistill.app.config import DEFAULTS
+from tfdistill.app.models import build_student
 
 # name: (temperature, hard_weight, soft_weight); soft_weight 0 is the student alone.
 CONFIGS = {
@@ -45,15 +44,9 @@ def main():
     parser.add_argument("--out", default=None, help="JSON file for the results")
     args = parser.parse_args()
 
-    (x, y), _ = load_fashion_mnist()
-    order = np.random.default_rng(1234).permutation(len(x))
-    train_idx, val_idx = order[:50_000], order[50_000:]
-    x_train, y_train = x[train_idx], y[train_idx]
-    x_val, y_val = to_float_images(x[val_idx]), y[val_idx]
-    teacher = keras.models.load_model(
-        os.path.join(latest_version_dir(os.path.join(args.saved_models, demo.TEACHER_NAME)), KERAS_COPY)
-    )
-    print(f"teacher validation accuracy (seen in its training): {demo.accuracy(teacher, x_val, y_val):.2%}")
+    (x_train, y_train), (x_val, y_val), _ = validation_split()
+    teacher = shipped_teacher(args.saved_models)
+    print(f"teacher validation accuracy (seen in its training): {training.accuracy(teacher, x_val, y_val):.2%}")
     logits = offline.compute_teacher_logits(teacher, x_train, views=args.views, verbose=0)
     results = {}
     for seed in args.seeds:
@@ -62,14 +55,16 @@ def main():
         initial = build_student(width=args.width).get_weights()
         for name in args.configs:
             temperature, hard, soft = CONFIGS[name]
-            recipe = dataclasses.replace(
-                demo.Recipe(), epochs=args.epochs, temperature=temperature, hard_weight=hard,
+            settings = dict(
+                DEFAULTS["distill"], epochs=args.epochs, temperature=temperature, hard_weight=hard,
                 soft_weight=soft if soft else 0.5, seed=seed, learning_rate=args.learning_rate,
-                student_width=args.width,
+                precise_batch_norm=False,
             )
             start = time.time()
-            student, _ = demo.distill_student(teacher, train, recipe, initial, soft=soft > 0, verbose=0)
-            acc = demo.accuracy(student, x_val, y_val)
+            student, _ = training.train_student(
+                teacher, train, initial, settings, args.width, soft=soft > 0, verbose=0
+            )
+            acc = training.accuracy(student, x_val, y_val)
             results.setdefault(name, []).append(acc)
             print(f"seed {seed} {name:<18} val {acc:.2%}  ({time.time() - start:.0f} s)", flush=True)
     print("\nconfig              mean val accuracy")

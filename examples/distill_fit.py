@@ -6,6 +6,7 @@
 import keras
 
 import tfdistill
+from tfdistill.app.models import build_student
 from tfdistill.data import load_fashion_mnist, make_dataset
 from tfdistill.export import KERAS_COPY, latest_version_dir
 
@@ -16,7 +17,7 @@ test = make_dataset(x_test, y_test, batch_size=1024)
 
 teacher_dir = latest_version_dir("saved_models/fashion_mnist_teacher")
 teacher = keras.models.load_model(f"{teacher_dir}/{KERAS_COPY}")
-student = tfdistill.models.build_student()
+student = build_student()
 
 distiller = tfdistill.Distiller(teacher, student)
 distiller.compile(

@@ -1,7 +1,10 @@
 """Test set-up: two logical CPU devices (for MirroredStrategy) and a seed per test."""
 
 import os
+import sys
 
+# Test modules in sub-folders import `helpers` from here.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402

@@ -1,7 +1,13 @@
 """Tiny models and data shared by the tests."""
 
+import os
+
 import keras
 import numpy as np
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(TESTS_DIR)
+SCRIPTS = os.path.join(TESTS_DIR, "scripts")
 
 
 def dense_model(hidden, name, inputs=8, classes=3, batch_norm=False, activation=None):

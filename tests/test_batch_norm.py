@@ -7,7 +7,7 @@ import tfdistill
 from tfdistill import offline
 from tfdistill.batch_norm import PreciseBatchNorm, batch_norm_layers, recompute_batch_norm_statistics
 from tfdistill.data import load_fashion_mnist, make_dataset, to_float_images
-from tfdistill.models import build_student
+from tfdistill.app.models import build_student
 from helpers import dense_model, toy_data
 
 

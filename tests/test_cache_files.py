@@ -12,8 +12,9 @@ import pytest
 
 import tfdistill
 from tfdistill import cache_files, offline
+from helpers import SCRIPTS
 
-WRITER = os.path.join(os.path.dirname(__file__), "scripts", "cache_writer.py")
+WRITER = os.path.join(SCRIPTS, "cache_writer.py")
 
 
 def image_teacher():

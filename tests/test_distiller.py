@@ -176,7 +176,7 @@ def test_save_load_round_trip_and_continued_training(tmp_path):
 def test_get_config_from_config_round_trip():
     distiller = make_distiller()
     clone = tfdistill.Distiller.from_config(distiller.get_config())
-    assert clone.get_config()["views"] is False
+    assert clone.get_config()["separate_inputs"] is False
     assert clone.student.count_params() == distiller.student.count_params()
 
 
@@ -190,7 +190,7 @@ def test_dict_inputs_and_separate_teacher_view():
         keras.layers.Dense(3)(keras.layers.Concatenate()([a, b])),
         name="student",
     )
-    distiller = tfdistill.Distiller(teacher, student, views=True)
+    distiller = tfdistill.Distiller(teacher, student, separate_inputs=True)
     distiller.compile(keras.optimizers.SGD(0.1))
     rng = np.random.default_rng(0)
     x_teacher = rng.normal(size=(32, 16)).astype("float32")

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 import tfdistill
-from helpers import dense_model, toy_data
+from helpers import REPO, dense_model, toy_data
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def kl_by_hand(teacher_row, student_row):
@@ -81,7 +80,7 @@ def test_evaluate_with_a_teacher_reports_the_shipped_students_fidelity():
     # only 94.31 % of the images it was trained on: it is limited by capacity.
     student = os.path.join(REPO, "saved_models", "fashion_mnist_student", "2", "assets.extra", "model.keras")
     teacher = os.path.join(REPO, "saved_models", "fashion_mnist_teacher", "1", "assets.extra", "model.keras")
-    result = subprocess.run([sys.executable, "-m", "tfdistill.cli", "evaluate", student, "--teacher", teacher],
+    result = subprocess.run([sys.executable, "-m", "tfdistill.app.cli", "evaluate", student, "--teacher", teacher],
                             capture_output=True, text=True, check=True)
     lines = result.stdout.splitlines()
     assert "Fashion-MNIST test accuracy 90.78% (10,000 images)" in lines[0]
@@ -90,13 +89,13 @@ def test_evaluate_with_a_teacher_reports_the_shipped_students_fidelity():
     # Within 0.05 points (30 training / 5 test images): other CPUs may round a near-tie differently.
     assert agreement(train) == pytest.approx(94.31, abs=0.05) and "(60,000 examples)" in train
     assert agreement(test) == pytest.approx(93.99, abs=0.05) and "teacher 94.08% / student 90.78%" in test
-    missing = subprocess.run([sys.executable, "-m", "tfdistill.cli", "evaluate", student, "--teacher", "nope.keras"],
+    missing = subprocess.run([sys.executable, "-m", "tfdistill.app.cli", "evaluate", student, "--teacher", "nope.keras"],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "`--teacher`: no file at 'nope.keras'" in missing.stderr
 
 
 def test_evaluate_refuses_a_softmax_teacher_before_running_anything(tmp_path, capsys):
-    from tfdistill import cli
+    from tfdistill.app import cli
 
     teacher = tmp_path / "softmax_teacher.keras"
     dense_model(4, "teacher", activation="softmax").save(teacher)

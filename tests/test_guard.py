@@ -11,6 +11,7 @@ import tensorflow as tf
 
 import tfdistill
 from tfdistill import offline
+from helpers import TESTS_DIR
 
 
 def teacher():
@@ -174,7 +175,7 @@ except tfdistill.NonFiniteDataError as error:
 def test_under_mirrored_strategy_the_error_is_the_same():
     # Its own process: a step stopped inside a collective all-reduce aborts the
     # process's collectives ("Restart your program to reset"), which later tests would inherit.
-    script = MIRRORED.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    script = MIRRORED.format(tests=TESTS_DIR)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert "RESULT 2 inputs True" in result.stdout, result.stderr[-3000:]
 

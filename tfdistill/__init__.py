@@ -1,42 +1,85 @@
 """tfdistill: knowledge distillation for Keras 3 on TensorFlow.
 
-The public API, in one place.
+The public API, in one place. The library (this package's top-level
+modules and `data`, `export`, `losses`, `offline`) never imports the
+application layer, `tfdistill.app` (the command line, run configs and
+folders, reports, the demo and its Fashion-MNIST models), which sits on top.
 """
 
-from tfdistill import callbacks, data, losses, models, offline, schedules
+from tfdistill import callbacks, data, export, losses, offline, schedules
+from tfdistill.batch_norm import PreciseBatchNorm, recompute_batch_norm_statistics
 from tfdistill.distiller import Distiller
 from tfdistill.ensemble import TeacherEnsemble
 from tfdistill.errors import (
     CacheIntegrityError,
+    ConfigError,
+    ExportVerificationError,
     NonFiniteDataError,
     NonFiniteLossError,
     NonFiniteUpdateError,
+    TfdistillError,
 )
-from tfdistill.features import FeaturePair
+from tfdistill.feature_pairs import FeaturePair
 from tfdistill.fidelity import Fidelity, fidelity_from_logits, measure_fidelity
-from tfdistill.losses import KnowledgeDistillation, SoftenedProbabilityMSE
-from tfdistill.validation import strip_softmax
+from tfdistill.losses import (
+    DIST,
+    AttentionTransfer,
+    DecoupledKD,
+    DistillationLoss,
+    HintLoss,
+    KnowledgeDistillation,
+    MultiLevelKD,
+    SoftenedProbabilityMSE,
+)
+from tfdistill.model_files import load_model
+from tfdistill.softmax import strip_softmax
+from tfdistill.stats import PairedDifference, paired_difference
+from tfdistill.teacher_outputs import TeacherOutputs, TopKLogits
+from tfdistill.tuning import TuningResult, tune_recipe
 from tfdistill.version import __version__
 
 __all__ = [
+    # Training
     "Distiller",
     "FeaturePair",
-    "CacheIntegrityError",
+    "TeacherEnsemble",
+    "TeacherOutputs",
+    "TopKLogits",
+    "PreciseBatchNorm",
+    "recompute_batch_norm_statistics",
+    "tune_recipe",
+    "TuningResult",
+    # Losses (every class; functions and the registry are in `tfdistill.losses`)
+    "AttentionTransfer",
+    "DIST",
+    "DecoupledKD",
+    "DistillationLoss",
+    "HintLoss",
+    "KnowledgeDistillation",
+    "MultiLevelKD",
+    "SoftenedProbabilityMSE",
+    # Models and measurement
     "Fidelity",
+    "fidelity_from_logits",
+    "load_model",
+    "measure_fidelity",
+    "PairedDifference",
+    "paired_difference",
+    "strip_softmax",
+    # Errors
+    "TfdistillError",
+    "CacheIntegrityError",
+    "ConfigError",
+    "ExportVerificationError",
     "NonFiniteDataError",
     "NonFiniteLossError",
     "NonFiniteUpdateError",
-    "TeacherEnsemble",
+    # Sub-packages
     "callbacks",
-    "schedules",
-    "KnowledgeDistillation",
-    "SoftenedProbabilityMSE",
     "data",
-    "fidelity_from_logits",
+    "export",
     "losses",
-    "measure_fidelity",
-    "models",
     "offline",
-    "strip_softmax",
+    "schedules",
     "__version__",
 ]

@@ -8,6 +8,8 @@ import warnings
 import keras
 import tensorflow as tf
 
+from tfdistill import compat
+
 _POINTER = "checkpoint.json"
 
 
@@ -121,7 +123,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(os.path.join(self.backup_dir, pointer["weights"]))
-        self.model._initial_epoch = pointer["epoch"]
+        compat.set_initial_epoch(self.model, pointer["epoch"])
         # A mid-epoch backup of the resumed run records the resumed epoch, not 0.
         self._current_epoch = pointer["epoch"]
 

@@ -1,7 +1,18 @@
-"""Public exceptions."""
+"""Every exception tfdistill raises of its own, under one base class.
+
+`except tfdistill.TfdistillError` catches them all. Each also derives from
+the built-in exception its kind of failure has always raised (`ValueError`
+for bad input, `RuntimeError` for a failed training step), so existing
+`except ValueError` handlers keep working. Bad arguments are plain
+`ValueError`s, as in Keras.
+"""
 
 
-class NonFiniteLossError(RuntimeError):
+class TfdistillError(Exception):
+    """Base class of tfdistill's own exceptions."""
+
+
+class NonFiniteLossError(TfdistillError, RuntimeError):
     """A NaN or Inf reached a training step; training stopped before that step's update.
 
     Raised as is when a loss term is the first non-finite value; its
@@ -36,5 +47,21 @@ class NonFiniteUpdateError(NonFiniteLossError):
     """The gradients held a NaN or Inf while every loss term was finite."""
 
 
-class CacheIntegrityError(ValueError):
+class CacheIntegrityError(TfdistillError, ValueError):
     """A cache file on disk does not hold what its integrity record says it was written with."""
+
+
+class ConfigError(TfdistillError, ValueError):
+    """A run config (or a run folder) that cannot be run; the message says which key and why."""
+
+
+class ExportVerificationError(TfdistillError, ValueError):
+    """An export disagrees with its Keras model more than allowed; nothing was written.
+
+    Attributes:
+        report: the verification report of the refused model.
+    """
+
+    def __init__(self, message, report=None):
+        super().__init__(message)
+        self.report = report

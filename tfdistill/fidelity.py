@@ -116,7 +116,9 @@ def fidelity_from_logits(teacher_logits, student_logits, labels=None):
     )
 
 
-def measure_fidelity(teacher, student, x, y=None, batch_size=1024):
+def measure_fidelity(
+    teacher: keras.Model, student: keras.Model, x: np.ndarray, y: Optional[np.ndarray] = None, batch_size: int = 1024
+) -> Fidelity:
     """Runs teacher and student (inference mode) on `x` and compares them.
 
     Args:

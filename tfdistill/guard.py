@@ -84,6 +84,44 @@ def assert_finite(step, checks):
     return [tf.debugging.Assert(finite, data, summarize=1, name="assert_finite")]
 
 
+def data_checks(student_x, teacher_x, y, sample_weight):
+    """The batch's `(name, finite flag)` pairs, checked before the forward pass."""
+    inputs = student_x if teacher_x is student_x else [student_x, teacher_x]
+    return [
+        ("inputs", finite_flag(inputs)),
+        ("labels", finite_flag(y)),
+        ("sample_weight", finite_flag(sample_weight)),
+    ]
+
+
+def update_checks(teacher, total, terms, gradients, optimizer):
+    """What must be finite before the update, in the order the data flows.
+
+    Args:
+        teacher: the step's `tfdistill.teacher_outputs.TeacherOutputs`.
+        total: the weighted loss.
+        terms: dict of unweighted loss terms.
+        gradients: the gradients about to be applied.
+        optimizer: the Distiller's optimizer.
+    """
+    prefix = "cached_" if teacher.cached else ""
+    logits = teacher.logits
+    if teacher.is_top_k:
+        # A top-k cache's remainder logit is -inf when every class is kept; NaN and +inf are not.
+        logits = [logits[..., :-1], tf.maximum(logits[..., -1], logits.dtype.min)]
+    checks = [
+        (f"{prefix}teacher_logits", finite_flag(logits)),
+        (f"{prefix}teacher_features", finite_flag(teacher.features)),
+        *terms.items(),
+        ("loss", total),
+    ]
+    # A LossScaleOptimizer expects non-finite gradients at times: it skips
+    # those steps and lowers the scale, so they never reach the student.
+    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        checks.append(("gradients", finite_flag(gradients)))
+    return checks
+
+
 def error_from(error):
     """The `NonFiniteLossError` (or sibling) that an assertion failure stands for, or `None`."""
     message = getattr(error, "message", str(error))

@@ -3,8 +3,7 @@
 import keras
 import numpy as np
 
-_SOFTMAX_NAMES = ("softmax",)
-
+from tfdistill.softmax import final_softmax_layer
 
 def check_weight(name, value):
     """Raises unless `value` is a finite number >= 0; returns it as a float."""
@@ -19,36 +18,6 @@ def check_weight(name, value):
             f">= 0. Received: {name}={value}"
         )
     return float(value)
-
-
-def _is_softmax(activation):
-    name = getattr(activation, "__name__", None) or str(activation)
-    return name in _SOFTMAX_NAMES
-
-
-def final_softmax_layer(model):
-    """Returns the name of the model's last layer if it applies a softmax.
-
-    Detects `layers.Softmax`, `layers.Activation("softmax")` and any layer
-    built with `activation="softmax"` at the output of a Functional or
-    Sequential model. Returns `None` otherwise.
-    """
-    try:
-        outputs = model.outputs
-    except (AttributeError, ValueError):
-        outputs = None
-    if outputs:
-        layers = [o._keras_history.operation for o in keras.tree.flatten(outputs)]
-    elif isinstance(model, keras.Sequential) and model.layers:
-        layers = [model.layers[-1]]
-    else:
-        return None
-    for layer in layers:
-        if isinstance(layer, keras.layers.Softmax):
-            return layer.name
-        if _is_softmax(getattr(layer, "activation", None)):
-            return layer.name
-    return None
 
 
 def check_logits_model(model, argument, remedy=None):
@@ -75,40 +44,16 @@ def check_logits_model(model, argument, remedy=None):
         )
 
 
-def strip_softmax(model):
-    """Returns a copy of `model` whose softmax output is replaced by logits.
-
-    Works for Functional and Sequential models whose last layer is a
-    `Softmax`/`Activation("softmax")` layer (it is dropped) or has
-    `activation="softmax"` (it becomes linear). Weights are shared, not copied.
-
-    Args:
-        model: a built Functional or Sequential `keras.Model`.
-
-    Returns:
-        A `keras.Model` with the same inputs whose outputs are the logits.
-
-    Example:
-        >>> teacher = strip_softmax(keras.applications.MobileNetV2())  # doctest: +SKIP
-    """
-    if final_softmax_layer(model) is None:
-        raise ValueError(
-            "Invalid value for argument `model`: its output layer applies no "
-            "softmax that can be removed. Received: "
-            f"model={getattr(model, 'name', model)!r}"
-        )
-    output_tensor = keras.tree.flatten(model.outputs)[0]
-    layer = output_tensor._keras_history.operation
-    if isinstance(layer, (keras.layers.Softmax, keras.layers.Activation)):
-        logits = layer.input
-    else:
-        config = layer.get_config()
-        config["activation"] = "linear"
-        config["name"] = f"{layer.name}_logits"
-        linear = layer.__class__.from_config(config)
-        logits = linear(layer.input)
-        linear.set_weights(layer.get_weights())
-    return keras.Model(model.inputs, logits, name=f"{model.name}_logits")
+def check_teacher_and_student(teacher, student):
+    """Both are `keras.Model`s that output logits; the teacher is built."""
+    for argument, model in (("teacher", teacher), ("student", student)):
+        if not isinstance(model, keras.Model):
+            raise ValueError(
+                f"Invalid value for argument `{argument}`. Expected a "
+                f"`keras.Model`. Received: {argument}={model!r}"
+            )
+        check_logits_model(model, argument)
+    check_built(teacher, "teacher")
 
 
 def check_built(model, argument):
@@ -176,47 +121,6 @@ def check_output_shapes(teacher_output, student_output):
             f"{tuple(teacher_output.shape)}, student output shape="
             f"{tuple(student_output.shape)}"
         )
-
-
-def check_top_k_shapes(values, classes, student_output):
-    """A top-k teacher cache: `(batch, k + 1)` values, `(batch, k)` classes, `k <= num_classes`."""
-    num_classes = student_output.shape[-1]
-    k = classes.shape[-1]
-    if len(values.shape) != 2 or len(classes.shape) != 2 or values.shape[-1] != k + 1 or k > num_classes:
-        raise ValueError(
-            "Invalid data: a top-k teacher cache must hold `(batch, k + 1)` values "
-            f"and `(batch, k)` classes with k <= {num_classes} (the student's classes). "
-            f"Received: values shape={tuple(values.shape)}, classes shape={tuple(classes.shape)}"
-        )
-
-
-def check_top_k_arguments(top_k, temperature, num_classes=None):
-    """`top_k` (an int in `[1, num_classes]`, or None) and the cache's fixed temperature.
-
-    Returns:
-        `(top_k, temperature)`, the temperature as a float (None without `top_k`).
-    """
-    if top_k is None:
-        return None, None
-    upper = num_classes if num_classes else "num_classes"
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1 or (num_classes and top_k > num_classes):
-        raise ValueError(
-            f"Invalid value for argument `top_k`. Expected an int in [1, {upper}] (the "
-            f"teacher's number of classes) or None. Received: top_k={top_k!r}"
-        )
-    if temperature is None:
-        raise ValueError(
-            "Invalid value for argument `temperature`: `top_k` needs the temperature of "
-            "the KD loss the cache will train with, because the remainder logit depends "
-            "on it. Received: temperature=None"
-        )
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise ValueError(
-            "Invalid value for argument `temperature`. Expected a number > 0: a top-k "
-            "cache holds its remainder logit at one fixed temperature, so it cannot "
-            f"follow a schedule. Received: temperature={temperature!r}"
-        )
-    return top_k, float(temperature)
 
 
 def check_sample_weight(sample_weight):

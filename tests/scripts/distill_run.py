@@ -81,13 +81,15 @@ def main():
         )
     if args.offline:
         teacher_rows = []
-        compute = tfdistill.offline.compute_teacher_logits
+        from tfdistill.offline import disk_cache  # where the cache runs the teacher
+
+        compute = disk_cache.compute_teacher_logits
 
         def recording(teacher, inputs, *rest, **kwargs):
             teacher_rows.extend(int(np.flatnonzero((x == row).all(axis=1))[0]) for row in inputs)
             return compute(teacher, inputs, *rest, **kwargs)
 
-        tfdistill.offline.compute_teacher_logits = recording
+        disk_cache.compute_teacher_logits = recording
         data = tfdistill.offline.distributed_offline_dataset(
             strategy, teacher, x, y, batch_size=16, shuffle=False, dtype="float32", verbose=0
         )

@@ -7,6 +7,7 @@ from tfdistill.export.saved_model import (
     existing_versions,
     export_saved_model,
     latest_version_dir,
+    load_exported_model,
 )
 from tfdistill.export.tflite import (
     QUANTIZATIONS,
@@ -30,6 +31,7 @@ __all__ = [
     "export_saved_model",
     "export_tflite",
     "latest_version_dir",
+    "load_exported_model",
     "save_keras",
     "verify",
 ]

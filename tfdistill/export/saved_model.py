@@ -3,9 +3,12 @@
 import os
 import re
 
+from typing import Optional, Sequence
+
 import keras
 import tensorflow as tf
 
+from tfdistill import model_files
 from tfdistill.export import atomic
 
 KERAS_COPY = os.path.join("assets.extra", "model.keras")
@@ -22,6 +25,37 @@ def latest_version_dir(model_dir):
     """Path of the highest version under `model_dir`, or `None`."""
     versions = existing_versions(model_dir)
     return os.path.join(model_dir, str(versions[-1])) if versions else None
+
+
+def load_exported_model(path: str, role: str = "model", version: Optional[int] = None) -> keras.Model:
+    """The Keras model exported with `export_saved_model`, from its `.keras` copy.
+
+    Args:
+        path: a `.keras` file, or a model folder `NAME/` in TF Serving's layout
+            (its latest version is read, or `version`).
+        role: what the model is for (`"teacher"`, `"student"`), for errors.
+        version: an integer version to read instead of the latest.
+
+    Returns:
+        The `keras.Model` (loaded with `safe_mode=True`; see
+        `tfdistill.load_model`).
+
+    Raises:
+        FileNotFoundError: no `.keras` file or exported version at `path`.
+
+    Example:
+        >>> teacher = load_exported_model("saved_models/fashion_mnist_teacher", role="teacher")  # doctest: +SKIP
+    """
+    if path.endswith(".keras") and os.path.isfile(path):
+        return model_files.load_model(path, role=role)
+    folder = os.path.join(path, str(version)) if version is not None else latest_version_dir(path)
+    if folder and os.path.isfile(os.path.join(folder, KERAS_COPY)):
+        return model_files.load_model(os.path.join(folder, KERAS_COPY), role=role)
+    raise FileNotFoundError(
+        f"Invalid value for argument `path`: no .keras file or exported model "
+        f"(`{KERAS_COPY}` under a version folder) found at {path!r}"
+        + (f" for version {version}." if version is not None else ".")
+    )
 
 
 def _serving_function(model, raw_shape, raw_dtype, scale, class_names):
@@ -44,15 +78,15 @@ def _serving_function(model, raw_shape, raw_dtype, scale, class_names):
 
 
 def export_saved_model(
-    model,
-    model_dir,
-    version=None,
-    overwrite=False,
-    raw_shape=None,
-    raw_dtype="uint8",
-    scale=1 / 255.0,
-    class_names=None,
-):
+    model: keras.Model,
+    model_dir: str,
+    version: Optional[int] = None,
+    overwrite: bool = False,
+    raw_shape: Optional[tuple] = None,
+    raw_dtype: str = "uint8",
+    scale: float = 1 / 255.0,
+    class_names: Optional[Sequence[str]] = None,
+) -> str:
     """Writes `model_dir/VERSION/` for TF Serving, plus a `.keras` copy.
 
     The `serving_default` signature takes raw images (input `image`, dynamic

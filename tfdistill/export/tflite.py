@@ -6,25 +6,16 @@ import tempfile
 import time
 import warnings
 
+from typing import Optional
+
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfdistill.errors import ExportVerificationError
 from tfdistill.export import atomic
 
 QUANTIZATIONS = ("float32", "float16", "dynamic_range", "int8")
-
-
-class ExportVerificationError(ValueError):
-    """An export disagrees with its Keras model more than allowed.
-
-    Attributes:
-        report: the verification report of the refused model.
-    """
-
-    def __init__(self, message, report=None):
-        super().__init__(message)
-        self.report = report
 
 
 def _make_interpreter(model_content, num_threads):
@@ -193,17 +184,17 @@ def verify(model_content, model, x, y, quantization="float32", num_threads=1, ve
 
 
 def export_tflite(
-    model,
-    path,
-    x_eval,
-    y_eval,
-    quantization="float32",
-    representative_data=None,
-    min_agreement=0.99,
-    overwrite=False,
-    verbose=0,
+    model: keras.Model,
+    path: str,
+    x_eval: np.ndarray,
+    y_eval: np.ndarray,
+    quantization: str = "float32",
+    representative_data: Optional[np.ndarray] = None,
+    min_agreement: float = 0.99,
+    overwrite: bool = False,
+    verbose: int = 0,
     **convert_kwargs,
-):
+) -> "VerificationReport":
     """Converts, verifies and writes a `.tflite` file; refuses a bad export.
 
     Args:

@@ -1,7 +1,5 @@
 """Plots and a Markdown report of a distillation run (needs matplotlib)."""
 
-import os
-
 import numpy as np
 
 

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from tfdistill import cli, config, runs
+from tfdistill.app import cli, config, runs, training
+from helpers import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEACHER = os.path.join(REPO, "saved_models", "fashion_mnist_teacher")
 TINY = [f"teacher.path={TEACHER}", "data.train_subset=1500", "data.validation_size=500",
         "distill.epochs=2", "distill.views=2", "distill.batch_size=64", 'export.tflite=["float32"]']
@@ -64,7 +64,7 @@ def test_run_fidelity_reuses_the_teachers_cached_outputs_on_the_plain_training_i
     run_dir, resolved, _ = finished_run
     (x_train, y_train), _, _ = runs._split(resolved)
     student = keras.models.load_model(os.path.join(run_dir, "checkpoints", "student_distilled.keras"))
-    fresh = tfdistill.measure_fidelity(runs.load_teacher(resolved["teacher"]["path"]), student,
+    fresh = tfdistill.measure_fidelity(training.load_teacher(resolved["teacher"]["path"]), student,
                                        to_float_images(x_train), y_train)
     recorded = json.load(open(os.path.join(run_dir, "run.json")))["fidelity"]["train"]
     # float16 may flip a near-tie: at most one of the 1,000 images.
@@ -90,7 +90,7 @@ def test_the_resolved_config_repeats_the_run(finished_run, capsys):
 def test_bad_config_exits_2_before_any_work(tmp_path):
     out = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "tfdistill.cli", "distill", "--output", str(out), "--set", "distill.epoch=3"],
+        [sys.executable, "-m", "tfdistill.app.cli", "distill", "--output", str(out), "--set", "distill.epoch=3"],
         capture_output=True, text=True,
     )
     assert result.returncode == 2 and "Did you mean 'epochs'?" in result.stderr and "Traceback" not in result.stderr

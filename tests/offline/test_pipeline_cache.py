@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import tfdistill
 from tfdistill.data import make_dataset
-from tfdistill.pipeline_cache import cache_dataset, pipeline_randomness
+from tfdistill.offline.pipeline_cache import cache_dataset, pipeline_randomness
 
 
 def image_teacher():

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from tfdistill import config
+from tfdistill.app import config
 
 
 def test_defaults_resolve_and_overrides_are_read_as_json():

@@ -13,8 +13,9 @@ import tensorflow as tf
 
 from tfdistill.export import KERAS_COPY, atomic, existing_versions, export_saved_model, save_keras
 from tfdistill.export.tflite import TFLiteRunner
+from helpers import SCRIPTS
 
-LOOP = os.path.join(os.path.dirname(__file__), "scripts", "export_loop.py")
+LOOP = os.path.join(SCRIPTS, "export_loop.py")
 
 
 def small_model():

@@ -156,7 +156,7 @@ def test_dataset_without_labels():
 
 
 def test_views_require_both_keys():
-    distiller = tfdistill.Distiller(dense_model(16, "teacher"), dense_model(4, "student"), views=True)
+    distiller = tfdistill.Distiller(dense_model(16, "teacher"), dense_model(4, "student"), separate_inputs=True)
     distiller.compile("sgd")
     x, y = toy_data()
     dataset = tf.data.Dataset.from_tensor_slices(({"student": x}, y)).batch(8)

@@ -1,14 +1,35 @@
+import os
+import re
 import subprocess
 import sys
 
 import pytest
 
-from tfdistill import cli
+from tfdistill.app import cli
+from helpers import REPO
+
+
+NATIVE_LOG_LINE = r"^[IWE]\d{4} "  # absl's C++ log prefix: I0000, W0000, E0000
+
+
+def _env_without_log_level():
+    return {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+
+
+def test_verbose_shows_tensorflow_log_lines():
+    student = os.path.join(REPO, "saved_models", "fashion_mnist_student", "1", "assets.extra", "model.keras")
+    command = [sys.executable, "-m", "tfdistill_command", "evaluate", student]
+    quiet = subprocess.run(command, capture_output=True, text=True, check=True, env=_env_without_log_level())
+    verbose = subprocess.run(command[:3] + ["--verbose"] + command[3:], capture_output=True, text=True, check=True,
+                             env=_env_without_log_level())
+    assert not re.search(NATIVE_LOG_LINE, quiet.stderr, re.M), quiet.stderr
+    assert re.search(NATIVE_LOG_LINE, verbose.stderr, re.M), verbose.stderr
+    assert quiet.stdout == verbose.stdout and "test accuracy" in quiet.stdout
 
 
 def test_demo_help_describes_the_job():
     result = subprocess.run(
-        [sys.executable, "-m", "tfdistill.cli", "demo", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "tfdistill.app.cli", "demo", "--help"], capture_output=True, text=True, check=True
     )
     assert "--retrain-teacher" in result.stdout and "fashion_mnist_student" in result.stdout
 
@@ -21,32 +42,30 @@ def test_unknown_command_exits_non_zero():
 
 def test_demo_flags_reach_the_recipe(monkeypatch):
     seen = {}
-    monkeypatch.setattr("tfdistill.demo.run", lambda **kwargs: seen.update(kwargs))
+    monkeypatch.setattr("tfdistill.app.demo.run", lambda **kwargs: seen.update(kwargs))
     cli.main(["demo", "--epochs", "3", "--views", "2", "--no-export"])
     assert seen["recipe"].epochs == 3 and seen["recipe"].views == 2 and seen["export"] is False
 
 
 def test_export_tflite_command_verifies_and_refuses_to_overwrite(tmp_path):
-    import os
-
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    repo = REPO
     student = os.path.join(repo, "saved_models", "fashion_mnist_student", "1", "assets.extra", "model.keras")
     output = tmp_path / "student.tflite"
-    command = [sys.executable, "-m", "tfdistill.cli", "export", student, "--output", str(output),
+    command = [sys.executable, "-m", "tfdistill_command", "export", student, "--output", str(output),
                "--quantization", "float32"]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    result = subprocess.run(command, capture_output=True, text=True, check=True, env=_env_without_log_level())
     assert "top-1 agreement 100.00%" in result.stdout and output.stat().st_size > 0
+    # TensorFlow's C++ log lines and the converter's chatter stay off the user's terminal.
+    assert not re.search(NATIVE_LOG_LINE, result.stderr, re.M), result.stderr
     again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode == 2 and "tfdistill export: error:" in again.stderr and "already exists" in again.stderr
     assert "Traceback" not in again.stderr
 
 
 def test_evaluate_reports_the_shipped_students_accuracy():
-    import os
-
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    repo = REPO
     student = os.path.join(repo, "saved_models", "fashion_mnist_student", "1", "assets.extra", "model.keras")
-    result = subprocess.run([sys.executable, "-m", "tfdistill.cli", "evaluate", student],
+    result = subprocess.run([sys.executable, "-m", "tfdistill.app.cli", "evaluate", student],
                             capture_output=True, text=True, check=True)
     assert "14,618 parameters, Fashion-MNIST test accuracy 90.31% (10,000 images)" in result.stdout
 

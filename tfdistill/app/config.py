@@ -11,6 +11,8 @@ import difflib
 import json
 import os
 
+from tfdistill.errors import ConfigError
+
 DEFAULTS = {
     "data": {
         "dataset": "fashion_mnist",
@@ -31,7 +33,7 @@ DEFAULTS = {
         "temperature": 1.0,
         "hard_weight": 0.0,
         "soft_weight": 1.0,
-        "epochs": 20,
+        "epochs": 12,
         "batch_size": 128,
         "learning_rate": 0.003,
         "views": 4,
@@ -50,8 +52,6 @@ DEFAULTS = {
 DATASETS = ("fashion_mnist",)
 
 
-class ConfigError(ValueError):
-    """A config that cannot be run; the message says which key and why."""
 
 
 def _type_name(value):

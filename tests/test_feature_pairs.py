@@ -164,7 +164,7 @@ def test_cached_features_of_augmented_views_stay_paired_with_their_images():
     x, y = images()
     teacher = cnn(8, "t")
     logits, maps = offline.compute_teacher_outputs(teacher, x, ["t_relu"], views=3, dtype="float32", verbose=0)
-    model = tfdistill.features.with_features(teacher, ["t_relu"], "teacher")
+    model = tfdistill.feature_pairs.with_features(teacher, ["t_relu"], "teacher")
     for batch_x, _ in offline.offline_dataset(x, y, logits, batch_size=8, teacher_features=maps):
         recomputed_logits, recomputed = model(batch_x["x"], training=False)
         np.testing.assert_allclose(batch_x["teacher_features"]["t_relu"], recomputed, rtol=1e-4, atol=1e-5)

@@ -7,10 +7,14 @@ import runpy
 import sys
 
 _VERBOSITY = {"bar": 1, "epoch": 2, "none": 0}
+BENCHMARKS = [
+    "keras_distiller", "offline", "loss_zoo", "recipe_search", "distillation_gain", "default_suite",
+    "function_matching", "guard_overhead", "precision", "cache_integrity",
+]
 
 
 def _demo(args):
-    from tfdistill import demo
+    from tfdistill.app import demo
 
     recipe = demo.Recipe(
         epochs=args.epochs, views=args.views, seed=args.seed, student_width=args.student_width
@@ -57,25 +61,25 @@ def _export(args):
 
 
 def _distill(args):
-    from tfdistill import config as config_module
+    from tfdistill.app import config as config_module
 
     loaded = config_module.load(args.config) if args.config else None
     config = config_module.resolve(loaded, args.set)
     if args.print_config:
         print(json.dumps(config, indent=2))
         return 0
-    from tfdistill import runs
+    from tfdistill.app import runs
 
     runs.run_distillation(config, args.output, overwrite=args.overwrite, verbose=_VERBOSITY[args.progress])
     return 0
 
 
 def _tune(args):
-    from tfdistill import config as config_module
+    from tfdistill.app import config as config_module
 
     loaded = config_module.load(args.config) if args.config else None
     config = config_module.resolve(loaded, args.set)
-    from tfdistill import runs
+    from tfdistill.app import runs
 
     runs.run_tuning(config, args.output, families=args.families, seeds=args.seeds, overwrite=args.overwrite,
                     verbose=_VERBOSITY[args.progress])
@@ -83,13 +87,13 @@ def _tune(args):
 
 
 def _train_teacher(args):
-    from tfdistill import demo
+    from tfdistill.app import training
     from tfdistill.data import CLASS_NAMES, load_fashion_mnist, to_float_images
     from tfdistill.export import export_saved_model
 
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist(args.data_dir)
-    teacher = demo.train_teacher(x_train, y_train, epochs=args.epochs, seed=args.seed, verbose=_VERBOSITY[args.progress])
-    print(f"Teacher test accuracy: {demo.accuracy(teacher, to_float_images(x_test), y_test):.2%}")
+    teacher = training.train_teacher(x_train, y_train, epochs=args.epochs, seed=args.seed, verbose=_VERBOSITY[args.progress])
+    print(f"Teacher test accuracy: {training.accuracy(teacher, to_float_images(x_test), y_test):.2%}")
     path = export_saved_model(teacher, args.output, raw_shape=(None, 28, 28), class_names=CLASS_NAMES)
     print(f"Teacher saved to {path}")
     return 0
@@ -154,7 +158,7 @@ def _evaluate(args):
 
 
 def _benchmark(args):
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     script = os.path.join(root, "benchmarks", f"{args.name.replace('-', '_')}.py")
     if not os.path.isfile(script):
         raise FileNotFoundError(
@@ -162,6 +166,7 @@ def _benchmark(args):
             "(`pip install -e .`)."
         )
     sys.argv = [script, *args.args]
+    sys.path.insert(0, os.path.dirname(script))  # as `python benchmarks/NAME.py` does: `import common`
     runpy.run_path(script, run_name="__main__")
     return 0
 
@@ -170,8 +175,15 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="tfdistill", description="Knowledge distillation for Keras 3 on TensorFlow."
     )
+    parser.add_argument(
+        "--verbose", action="store_true",
+        help="also show TensorFlow's C++ log lines and the TFLite converter's messages "
+             "(the `tfdistill` command hides them by default; see `tfdistill_command`)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    defaults = __import__("tfdistill.demo", fromlist=["Recipe"]).Recipe()
+    from tfdistill.app.config import DEFAULTS
+
+    distill_defaults, student_defaults = DEFAULTS["distill"], DEFAULTS["student"]
     demo = commands.add_parser(
         "demo",
         help="Distil the Fashion-MNIST teacher into a small student and export it.",
@@ -183,12 +195,12 @@ def build_parser():
     )
     demo.add_argument("--saved-models", default="saved_models", help="folder of exported models (default: %(default)s)")
     demo.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder (default: /usr/share/datasets/fashion-mnist)")
-    demo.add_argument("--epochs", type=int, default=defaults.epochs, help="student epochs (default: %(default)s)")
-    demo.add_argument("--views", type=int, default=defaults.views, help="cached augmented views per image (default: %(default)s)")
-    demo.add_argument("--student-width", type=int, default=defaults.student_width, help="student's first-block filters (default: %(default)s)")
-    demo.add_argument("--seed", type=int, default=defaults.seed, help="seed of weights, order and views (default: %(default)s)")
+    demo.add_argument("--epochs", type=int, default=distill_defaults["epochs"], help="student epochs (default: %(default)s)")
+    demo.add_argument("--views", type=int, default=distill_defaults["views"], help="cached augmented views per image (default: %(default)s)")
+    demo.add_argument("--student-width", type=int, default=student_defaults["width"], help="student's first-block filters (default: %(default)s)")
+    demo.add_argument("--seed", type=int, default=distill_defaults["seed"], help="seed of weights, order and views (default: %(default)s)")
     demo.add_argument("--retrain-teacher", action="store_true", help="train a new teacher (25-35 minutes on 2 cores)")
-    demo.add_argument("--teacher-epochs", type=int, default=24, help="epochs of a retrained teacher (default: %(default)s)")
+    demo.add_argument("--teacher-epochs", type=int, default=DEFAULTS["teacher"]["epochs"], help="epochs of a retrained teacher (default: %(default)s)")
     demo.add_argument("--cache-dir", default=None, help="folder to keep teacher logits between runs")
     demo.add_argument("--no-export", action="store_true", help="do not export the distilled student")
     demo.add_argument("--progress", choices=["bar", "epoch"], default="epoch", help="a progress bar per step, or a line per epoch (default: %(default)s)")
@@ -217,7 +229,7 @@ def build_parser():
     export.add_argument("--seed", type=int, default=0, help="seed of the calibration sample (default: %(default)s)")
     export.set_defaults(func=_export)
 
-    from tfdistill.config import DEFAULTS
+    from tfdistill.app.config import DEFAULTS
 
     distill = commands.add_parser(
         "distill",
@@ -273,11 +285,11 @@ def build_parser():
     teacher = commands.add_parser(
         "train-teacher",
         help="Train the Fashion-MNIST teacher CNN and save it as a new version of OUTPUT.",
-        description="Trains tfdistill.models.build_teacher() with flip/shift augmentation and a cosine "
+        description="Trains tfdistill.app.models.build_teacher() with flip/shift augmentation and a cosine "
                     "schedule (about 30 minutes on 2 CPU cores for 24 epochs), reports its test "
                     "accuracy and writes OUTPUT/VERSION/ (the next version: nothing is overwritten).",
     )
-    teacher.add_argument("--epochs", type=int, default=24, help="(default: %(default)s)")
+    teacher.add_argument("--epochs", type=int, default=DEFAULTS["teacher"]["epochs"], help="(default: %(default)s)")
     teacher.add_argument("--output", default="saved_models/fashion_mnist_teacher", help="(default: %(default)s)")
     teacher.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder")
     teacher.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
@@ -302,11 +314,11 @@ def build_parser():
 
     benchmark = commands.add_parser(
         "benchmark",
-        help="Run one of the benchmarks (keras_distiller, offline, loss_zoo, recipe_search).",
+        help="Run one of the benchmarks (benchmarks/NAME.py from a source checkout).",
         description="Runs benchmarks/NAME.py from the source checkout with ARGS; "
                     "`tfdistill benchmark NAME -- --help` shows its options.",
     )
-    benchmark.add_argument("name", choices=["keras_distiller", "offline", "loss_zoo", "recipe_search"])
+    benchmark.add_argument("name", choices=BENCHMARKS)
     benchmark.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the benchmark")
     benchmark.set_defaults(func=_benchmark)
     return parser

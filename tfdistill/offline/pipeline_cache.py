@@ -17,8 +17,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfdistill.data.pipelines import AUTOTUNE
-from tfdistill.distiller import TEACHER_CLASSES_KEY, TEACHER_LOGITS_KEY, TEACHER_TEMPERATURE_KEY
-from tfdistill import validation
+from tfdistill import compat
+from tfdistill.teacher_outputs import CLASSES_KEY, INPUT_KEY, LOGITS_KEY, TEMPERATURE_KEY, check_top_k_arguments
 from tfdistill.losses.logits import top_k_logits
 
 # Ops that draw new numbers on every call (stateful random ops).
@@ -61,11 +61,7 @@ def pipeline_randomness(dataset):
         []
     """
     graph = tf.compat.v1.GraphDef()
-    graph.ParseFromString(
-        dataset._as_serialized_graph(  # The public route to a pipeline's graph is this private method.
-            external_state_policy=tf.data.experimental.ExternalStatePolicy.WARN
-        ).numpy()
-    )
+    graph.ParseFromString(compat.serialized_dataset_graph(dataset))
     reasons = []
 
     def add(reason):
@@ -102,7 +98,7 @@ def pipeline_randomness(dataset):
 def _join(x, outputs):
     if isinstance(x, dict):
         return {**x, **outputs}
-    return {"x": x, **outputs}
+    return {INPUT_KEY: x, **outputs}
 
 
 def cache_dataset(
@@ -160,7 +156,7 @@ def cache_dataset(
             "Invalid value for argument `dataset`. Expected a batched `tf.data.Dataset` "
             f"of `(x, y)` or `(x, y, sample_weight)`. Received: {dataset!r}"
         )
-    top_k, temperature = validation.check_top_k_arguments(top_k, temperature)
+    top_k, temperature = check_top_k_arguments(top_k, temperature)
     cardinality = int(dataset.cardinality())
     if cardinality == tf.data.INFINITE_CARDINALITY:
         raise ValueError(
@@ -186,9 +182,9 @@ def cache_dataset(
     def outputs_of(x):
         logits = teacher(x, training=False)
         if top_k is None:
-            return {TEACHER_LOGITS_KEY: logits}
+            return {LOGITS_KEY: logits}
         values, classes = top_k_logits(logits, top_k, temperature)
-        return {TEACHER_LOGITS_KEY: values, TEACHER_CLASSES_KEY: classes}
+        return {LOGITS_KEY: values, CLASSES_KEY: classes}
 
     progress = keras.utils.Progbar(cardinality if cardinality > 0 else None) if verbose else None
     batches, sizes = [], []
@@ -201,7 +197,7 @@ def cache_dataset(
     if not batches:
         raise ValueError(f"Invalid value for argument `dataset`: it yielded no batches. Received: {dataset!r}")
     stored = {
-        key: tf.constant(np.concatenate([b[key] for b in batches]).astype(dtype if key == TEACHER_LOGITS_KEY else "int32"))
+        key: tf.constant(np.concatenate([b[key] for b in batches]).astype(dtype if key == LOGITS_KEY else "int32"))
         for key in batches[0]
     }
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype("int64")
@@ -209,7 +205,7 @@ def cache_dataset(
     def slice_outputs(offset, size):
         outputs = {key: value[offset : offset + size] for key, value in stored.items()}
         if top_k is not None:
-            outputs[TEACHER_TEMPERATURE_KEY] = tf.fill([size], tf.constant(temperature, tf.float32))
+            outputs[TEMPERATURE_KEY] = tf.fill([size], tf.constant(temperature, tf.float32))
         return outputs
 
     outputs_ds = tf.data.Dataset.from_tensor_slices((offsets, np.asarray(sizes, "int64"))).map(slice_outputs)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfdistill import demo
+from tfdistill.app import demo
 from tfdistill.data import load_fashion_mnist
 from tfdistill.export import latest_version_dir
+from helpers import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED_TEACHER = os.path.join(REPO, "saved_models", demo.TEACHER_NAME)
 
 

@@ -15,8 +15,9 @@ import tensorflow as tf
 
 from tfdistill import cache_files
 from tfdistill.export import KERAS_COPY, existing_versions
+from helpers import SCRIPTS
 
-SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "crash_run.py")
+SCRIPT = os.path.join(SCRIPTS, "crash_run.py")
 STEPS_PER_EPOCH = 6  # 96 examples, batch 16; 4 epochs
 
 

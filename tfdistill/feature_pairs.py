@@ -169,3 +169,62 @@ def make_adapter(pair, teacher_shape, student_shape, index):
         )
     adapter.build((None, *student_shape))
     return adapter
+
+
+class FeatureMatching:
+    """The feature pairs of one teacher and student: their feature models, adapters and loss.
+
+    The feature models are functional views of the same layers (no variables
+    of their own); the adapters are the only new weights, kept in
+    `adapters` for the `Distiller` to train.
+
+    Args:
+        teacher: the teacher `keras.Model`.
+        student: the student `keras.Model`.
+        pairs: the checked list of `FeaturePair`s (non-empty).
+    """
+
+    def __init__(self, teacher, student, pairs):
+        self.pairs = pairs
+        self.teacher_model = with_features(teacher, [p.teacher_layer for p in pairs], "teacher")
+        self.student_model = with_features(student, [p.student_layer for p in pairs], "student")
+        self.adapter_of_pair = [
+            make_adapter(pair, t.shape, s.shape, index)
+            for index, (pair, t, s) in enumerate(
+                zip(pairs, self.teacher_model.outputs[1:], self.student_model.outputs[1:])
+            )
+        ]
+        self.adapters = [a for a in self.adapter_of_pair if a is not None]
+
+    @property
+    def teacher_layers(self):
+        return [p.teacher_layer for p in self.pairs]
+
+    def teacher_feature_shapes(self):
+        """Per-example shapes of the teacher's features, in the pairs' order."""
+        return [tuple(t.shape[1:]) for t in self.teacher_model.outputs[1:]]
+
+    def teacher(self, x):
+        """`(logits, {layer name: features})` of the teacher in inference mode."""
+        logits, *features = self.teacher_model(x, training=False)
+        return logits, dict(zip(self.teacher_layers, features))
+
+    def student(self, x, training):
+        """`(logits, [features])` of the student, from one forward pass."""
+        logits, *features = self.student_model(x, training=training)
+        return logits, features
+
+    def loss(self, teacher_features, student_features, sample_weight=None):
+        """The weighted sum of the pairs' losses (adapters applied).
+
+        Args:
+            teacher_features: dict from teacher layer name to features.
+            student_features: the student's features, in the pairs' order.
+            sample_weight: optional per-example weights.
+        """
+        total = 0.0
+        for pair, adapter, s in zip(self.pairs, self.adapter_of_pair, student_features):
+            if adapter is not None:
+                s = adapter(s)
+            total += pair.weight * pair.loss(teacher_features[pair.teacher_layer], s, sample_weight=sample_weight)
+        return total

@@ -8,8 +8,9 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import SCRIPTS
 
-SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "distill_run.py")
+SCRIPT = os.path.join(SCRIPTS, "distill_run.py")
 
 
 def run(out, *args, env=None, check=True):

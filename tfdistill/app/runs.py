@@ -21,19 +21,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfdistill import config as config_module
-from tfdistill import losses, model_files, offline, reports
-from tfdistill.batch_norm import PreciseBatchNorm
+from tfdistill import model_files, offline
+from tfdistill.app import config as config_module
+from tfdistill.app import reports
+from tfdistill.app.models import build_student
+from tfdistill.app.training import keras_file_size, load_teacher, train_student
 from tfdistill.callbacks import BackupAndRestore
 from tfdistill.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 from tfdistill.data.pipelines import make_dataset, to_float_images
-from tfdistill.demo import cosine_adam, keras_file_size
-from tfdistill.distiller import Distiller
+from tfdistill.errors import ExportVerificationError
 from tfdistill.export.atomic import save_keras
-from tfdistill.export.saved_model import KERAS_COPY, export_saved_model, latest_version_dir
-from tfdistill.export.tflite import ExportVerificationError, export_tflite
+from tfdistill.export.saved_model import export_saved_model
+from tfdistill.export.tflite import export_tflite
 from tfdistill.fidelity import fidelity_from_logits
-from tfdistill.models.fashion_mnist import build_student
 from tfdistill.stats import describe_gain, near_chance
 
 RUN_FILE = "run.json"
@@ -87,23 +87,6 @@ def _write_json(path, data):
     os.replace(temporary, path)
 
 
-def load_teacher(path):
-    """The teacher from a `.keras` file or a `saved_models/NAME` folder (its latest version).
-
-    A file that is not a `.keras` archive, is damaged, or holds Python code
-    (Lambda layers, refused: `safe_mode`) raises a `ValueError` naming it.
-    """
-    if path.endswith(".keras") and os.path.isfile(path):
-        return model_files.load_model(path, role="teacher")
-    latest = latest_version_dir(path) if os.path.isdir(path) else None
-    if latest and os.path.isfile(os.path.join(latest, KERAS_COPY)):
-        return model_files.load_model(os.path.join(latest, KERAS_COPY), role="teacher")
-    raise config_module.ConfigError(
-        f"Invalid value for `teacher.path`: no .keras file or exported model found at {path!r}. "
-        "Train one with `tfdistill train-teacher`, or point to a .keras file."
-    )
-
-
 def keras_latency_ms(model, x, repeats=200):
     """Median time of one compiled batch-1 forward pass, in milliseconds."""
     forward = tf.function(lambda batch: model(batch, training=False))
@@ -133,36 +116,19 @@ def _read_history(path):
 
 
 def _train_student(name, teacher, train, validation, initial, config, run_dir, soft, verbose, batch_norm_data=None):
-    settings = config["distill"]
     saved = os.path.join(run_dir, "checkpoints", f"student_{name}.keras")
     if os.path.exists(saved):  # finished before the run was interrupted
         print(f"Reusing {saved} from the interrupted run")
         return model_files.load_model(saved, role="student"), _read_history(os.path.join(run_dir, "metrics", f"{name}.csv"))
-    keras.utils.set_random_seed(settings["seed"])
-    student = build_student(width=config["student"]["width"], name=f"student_{name}")
-    student.set_weights(initial)
-    soft_loss = losses.get(settings["soft_loss"])
-    if hasattr(soft_loss, "temperature"):
-        soft_loss.temperature = float(settings["temperature"])
-    distiller = Distiller(teacher, student)
-    distiller.compile(
-        optimizer=cosine_adam(settings["learning_rate"], settings["epochs"] * len(train)),
-        soft_loss=soft_loss,
-        hard_weight=settings["hard_weight"] if soft else 1.0,
-        soft_weight=settings["soft_weight"] if soft else 0.0,
-        metrics=["accuracy"],
-    )
     os.makedirs(os.path.join(run_dir, "metrics"), exist_ok=True)
     callbacks = [
         keras.callbacks.CSVLogger(os.path.join(run_dir, "metrics", f"{name}.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard", name)),
         BackupAndRestore(os.path.join(run_dir, "checkpoints", f"backup_{name}")),
     ]
-    if settings["precise_batch_norm"] and batch_norm_data is not None:
-        # After the backup callback, so a resumed run recomputes them too.
-        callbacks.append(PreciseBatchNorm(batch_norm_data))
-    distiller.fit(
-        train, epochs=settings["epochs"], validation_data=validation, callbacks=callbacks, verbose=verbose
+    student, _ = train_student(
+        teacher, train, initial, config["distill"], config["student"]["width"], soft=soft, callbacks=callbacks,
+        verbose=verbose, validation_data=validation, batch_norm_data=batch_norm_data, name=f"student_{name}",
     )
     save_keras(student, saved)  # atomic: a resumed run never reloads half a file
     return student, _read_history(os.path.join(run_dir, "metrics", f"{name}.csv"))
@@ -178,7 +144,7 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
     a report with plots is written.
 
     Args:
-        config: from `tfdistill.config.resolve`.
+        config: from `tfdistill.app.config.resolve`.
         run_dir: the run's folder (see the module's docstring).
         overwrite: replace a finished run in `run_dir`.
         verbose: 1 for progress bars, 2 for a line per epoch, 0 for silence.

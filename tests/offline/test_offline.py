@@ -7,6 +7,7 @@ import tensorflow as tf
 
 import tfdistill
 from tfdistill import offline
+from tfdistill.data import to_float_images
 
 
 def image_teacher(name="teacher"):
@@ -85,7 +86,7 @@ def test_a_wrapper_computing_something_else_from_the_same_weights_gets_its_own_c
     plain = offline.cached_teacher_logits(teacher, x, cache_dir=str(tmp_path), dtype="float32", verbose=0)
     both = offline.cached_teacher_logits(averaged, x, cache_dir=str(tmp_path), dtype="float32", verbose=0)
     assert len(list(tmp_path.iterdir())) == 2
-    expected = averaged.predict(offline.to_float_images(x), verbose=0)
+    expected = averaged.predict(to_float_images(x), verbose=0)
     np.testing.assert_allclose(both[0], expected, rtol=1e-5, atol=1e-6)
     assert not np.allclose(plain, both)
 

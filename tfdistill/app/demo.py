@@ -8,75 +8,50 @@ student under `saved_models/` in TF Serving's layout.
 
 import dataclasses
 import os
-import tempfile
 import time
 
 import keras
 import numpy as np
 
 from tfdistill import offline
+from tfdistill.app.config import DEFAULTS
+from tfdistill.app.models import build_student
+from tfdistill.app.training import accuracy, keras_file_size, load_teacher, train_student, train_teacher
 from tfdistill.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 from tfdistill.data.pipelines import make_dataset, to_float_images
-from tfdistill.batch_norm import PreciseBatchNorm
-from tfdistill.distiller import Distiller
-from tfdistill.export.saved_model import KERAS_COPY, export_saved_model, latest_version_dir
+from tfdistill.export.saved_model import export_saved_model, latest_version_dir
 from tfdistill.export.tflite import export_tflite
 from tfdistill.fidelity import fidelity_from_logits
-from tfdistill.model_files import load_model
-from tfdistill.losses import KnowledgeDistillation
-from tfdistill.models.fashion_mnist import build_student, build_teacher
 from tfdistill.stats import describe_gain
 
 # Standard deviation across seeds of one student's test accuracy here (README), x2.
 SEED_NOISE_POINTS = 0.3
 TEACHER_NAME = "fashion_mnist_teacher"
 STUDENT_NAME = "fashion_mnist_student"
+_DISTILL = DEFAULTS["distill"]
 
 
 @dataclasses.dataclass
 class Recipe:
-    """The default distillation settings (see the README for how they were chosen)."""
+    """The demo's settings; every default is `tfdistill.app.config.DEFAULTS`'s (the README says how they were chosen)."""
 
-    epochs: int = 12
-    batch_size: int = 128
-    learning_rate: float = 3e-3
-    # KD at T=1 on the teacher's probabilities alone: the best distillation
-    # setting on the validation split in every comparison run here (README).
-    temperature: float = 1.0
-    hard_weight: float = 0.0
-    soft_weight: float = 1.0
-    views: int = 4
-    student_width: int = 16
-    seed: int = 0
+    epochs: int = _DISTILL["epochs"]
+    batch_size: int = _DISTILL["batch_size"]
+    learning_rate: float = _DISTILL["learning_rate"]
+    soft_loss: str = _DISTILL["soft_loss"]
+    temperature: float = _DISTILL["temperature"]
+    hard_weight: float = _DISTILL["hard_weight"]
+    soft_weight: float = _DISTILL["soft_weight"]
+    views: int = _DISTILL["views"]
+    precise_batch_norm: bool = _DISTILL["precise_batch_norm"]
+    student_width: int = DEFAULTS["student"]["width"]
+    seed: int = _DISTILL["seed"]
 
-
-def cosine_adam(learning_rate, total_steps, warmup_steps=0):
-    """Adam with a linear warm-up and cosine decay to zero."""
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0 if warmup_steps else learning_rate,
-        total_steps,
-        warmup_target=learning_rate if warmup_steps else None,
-        warmup_steps=warmup_steps,
-    )
-    return keras.optimizers.Adam(schedule)
-
-
-def train_teacher(x_train, y_train, epochs=24, seed=0, verbose=2):
-    """Trains `build_teacher()` with flip/shift augmentation and a cosine schedule.
-
-    24 epochs take 25-35 minutes on 2 CPU cores; the shipped teacher reached 94.08 % on
-    the Fashion-MNIST test set.
-    """
-    keras.utils.set_random_seed(seed)
-    train = make_dataset(x_train, y_train, batch_size=128, shuffle=True, augment=True, seed=seed)
-    teacher = build_teacher()
-    teacher.compile(
-        optimizer=cosine_adam(2e-3, epochs * len(train), warmup_steps=len(train)),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    teacher.fit(train, epochs=epochs, verbose=verbose)
-    return teacher
+    def distill_settings(self):
+        """The recipe as a config's `distill` section."""
+        settings = dataclasses.asdict(self)
+        settings.pop("student_width")
+        return settings
 
 
 def load_or_train_teacher(saved_models, x_train, y_train, retrain=False, epochs=24, seed=0):
@@ -85,50 +60,12 @@ def load_or_train_teacher(saved_models, x_train, y_train, retrain=False, epochs=
     latest = latest_version_dir(model_dir)
     if latest and not retrain:
         print(f"Teacher: reusing {latest} (pass --retrain-teacher to train a new one)")
-        return load_model(os.path.join(latest, KERAS_COPY), role="teacher")
+        return load_teacher(model_dir)
     print(f"Teacher: training for {epochs} epochs")
     teacher = train_teacher(x_train, y_train, epochs=epochs, seed=seed)
     path = export_saved_model(teacher, model_dir, raw_shape=(None, 28, 28), class_names=CLASS_NAMES)
     print(f"Teacher: saved to {path}")
     return teacher
-
-
-def distill_student(teacher, train, recipe, initial_weights, soft=True, verbose=2, batch_norm_data=None):
-    """Trains a fresh student from `initial_weights`; `soft=False` trains it alone.
-
-    Training alone uses the same `Distiller`, data and views with the soft
-    weight set to zero, so the two runs differ in the teacher's signal only.
-    With `batch_norm_data` (training images without augmentation), the
-    student's BatchNorm statistics are recomputed over it when training ends
-    (`PreciseBatchNorm`), so it evaluates as it trained.
-    """
-    keras.utils.set_random_seed(recipe.seed)
-    student = build_student(width=recipe.student_width)
-    student.set_weights(initial_weights)
-    distiller = Distiller(teacher, student)
-    distiller.compile(
-        optimizer=cosine_adam(recipe.learning_rate, recipe.epochs * len(train)),
-        soft_loss=KnowledgeDistillation(recipe.temperature),
-        hard_weight=recipe.hard_weight if soft else 1.0,
-        soft_weight=recipe.soft_weight if soft else 0.0,
-        metrics=["accuracy"],
-    )
-    callbacks = [PreciseBatchNorm(batch_norm_data)] if batch_norm_data is not None else []
-    history = distiller.fit(train, epochs=recipe.epochs, verbose=verbose, callbacks=callbacks)
-    return student, history.history
-
-
-def keras_file_size(model):
-    """Size in bytes of the model saved as a `.keras` file."""
-    with tempfile.TemporaryDirectory() as directory:
-        path = os.path.join(directory, "model.keras")
-        model.save(path)
-        return os.path.getsize(path)
-
-
-def accuracy(model, x, y):
-    logits = model.predict(x, batch_size=1024, verbose=0)
-    return float(np.mean(np.argmax(logits, axis=-1) == y))
 
 
 def format_table(rows):
@@ -144,11 +81,11 @@ def run(
     data_dir=None,
     recipe=None,
     retrain_teacher=False,
-    teacher_epochs=24,
+    teacher_epochs=DEFAULTS["teacher"]["epochs"],
     cache_dir=None,
     export=True,
     train_subset=None,
-    min_agreement=0.99,
+    min_agreement=DEFAULTS["export"]["min_agreement"],
     verbose=2,
 ):
     """Runs the whole demo and returns its results as a dict.
@@ -193,13 +130,16 @@ def run(
     initial_weights = build_student(width=recipe.student_width).get_weights()
 
     plain = make_dataset(x_train, y_train, batch_size=512)
+    settings = recipe.distill_settings()
     print(f"Student alone: {recipe.epochs} epochs")
-    scratch, scratch_history = distill_student(
-        teacher, train, recipe, initial_weights, soft=False, verbose=verbose, batch_norm_data=plain
+    scratch, scratch_history = train_student(
+        teacher, train, initial_weights, settings, recipe.student_width, soft=False, verbose=verbose,
+        batch_norm_data=plain,
     )
     print(f"Student distilled: {recipe.epochs} epochs")
-    distilled, distilled_history = distill_student(
-        teacher, train, recipe, initial_weights, soft=True, verbose=verbose, batch_norm_data=plain
+    distilled, distilled_history = train_student(
+        teacher, train, initial_weights, settings, recipe.student_width, soft=True, verbose=verbose,
+        batch_norm_data=plain,
     )
 
     distilled_test_logits = distilled.predict(x_test_float, batch_size=1024, verbose=0)
@@ -234,9 +174,9 @@ def run(
             distilled, os.path.join(saved_models, STUDENT_NAME), raw_shape=(None, 28, 28), class_names=CLASS_NAMES
         )
         print(f"Distilled student exported to {path}")
-        calibration = to_float_images(x_train[np.random.default_rng(recipe.seed).permutation(len(x_train))[:200]])
+        calibration = to_float_images(x_train[np.random.default_rng(recipe.seed).permutation(len(x_train))[: DEFAULTS["export"]["calibration_examples"]]])
         print("TFLite exports, verified on the test set:")
-        for quantization in ("float32", "int8"):
+        for quantization in DEFAULTS["export"]["tflite"]:
             report = export_tflite(
                 distilled,
                 os.path.join(path, "assets.extra", f"student_{quantization}.tflite"),

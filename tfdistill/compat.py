@@ -1,0 +1,71 @@
+"""Every use of a private Keras or TensorFlow API, in one place.
+
+Each entry names what it reaches into and why no public route exists:
+
+| where | private API | why |
+| --- | --- | --- |
+| `producing_layer` | `KerasTensor._keras_history` | the layer that produced a Functional model's output (`strip_softmax`, `final_softmax_layer`); Keras has no public accessor. |
+| `serialized_dataset_graph` | `tf.data.Dataset._as_serialized_graph` | a pipeline's graph, read for randomness before caching it (`pipeline_randomness`); the only route TensorFlow offers. |
+| `set_initial_epoch` | `keras.Model._initial_epoch` | where a resumed `fit` starts; Keras's own `BackupAndRestore` sets it the same way. |
+| `MultiWorkerBuild._maybe_symbolic_build` | `keras.Model._maybe_symbolic_build` | Keras averages the first distributed batch with an eager `strategy.reduce`, which fails under `MultiWorkerMirroredStrategy` (keras-team/keras#20585). |
+| `logs_for_multi_worker` | (Keras's log reduction) | the same issue: Keras reduces each log with `strategy.reduce("MEAN", v, axis=0)`, which fails on scalars. |
+
+When a Keras or TensorFlow upgrade breaks one of these, only this module changes.
+"""
+
+import keras
+import tensorflow as tf
+
+
+def producing_layer(tensor):
+    """The layer (operation) that produced a Functional model's symbolic `tensor`."""
+    return tensor._keras_history.operation
+
+
+def serialized_dataset_graph(dataset):
+    """The `GraphDef` bytes of a `tf.data.Dataset`'s pipeline."""
+    return dataset._as_serialized_graph(
+        external_state_policy=tf.data.experimental.ExternalStatePolicy.WARN
+    ).numpy()
+
+
+def set_initial_epoch(model, epoch):
+    """Makes the running `fit` continue at `epoch` (as `keras.callbacks.BackupAndRestore` does)."""
+    model._initial_epoch = epoch
+
+
+def logs_for_multi_worker(logs):
+    """Logs as shape-(1,) tensors under `MultiWorkerMirroredStrategy`.
+
+    Keras reduces each per-replica log with `strategy.reduce("MEAN", v, axis=0)`
+    there, which fails on scalars (keras-team/keras#20585); on shape `(1,)` it
+    gives the scalar mean over replicas, which is what the other strategies log.
+    """
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+        return {name: tf.reshape(value, (1,)) for name, value in logs.items()}
+    return logs
+
+
+class MultiWorkerBuild:
+    """Mixin for a `keras.Model`: builds from one replica's batch under `MultiWorkerMirroredStrategy`.
+
+    Keras averages the first distributed batch with an eager
+    `strategy.reduce`, which fails under `MultiWorkerMirroredStrategy`
+    (keras-team/keras#20585). The build needs the batch's structure only:
+    one replica's local batch has it.
+    """
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        strategy = self._distribute_strategy
+        if iterator is not None and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            for _, _, batches in iterator:
+                batch = next(batches)
+                data_batch = keras.tree.map_structure(
+                    lambda v: strategy.experimental_local_results(v)[0]
+                    if isinstance(v, tf.distribute.DistributedValues)
+                    else v,
+                    batch,
+                )
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)

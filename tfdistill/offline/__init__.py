@@ -1,0 +1,35 @@
+"""Offline distillation: run the teacher once, train the student on its cached outputs.
+
+The teacher's logits for every training example are computed once, in large
+inference batches, and joined to the `tf.data` pipeline under the key
+`"teacher_logits"`; `Distiller` then never calls the teacher while training.
+Random augmentation stays possible through a fixed number of augmented *views*
+per example: view `v` of example `i` is a deterministic function of
+`(seed, i, v)`, so the pipeline rebuilds exactly the image the teacher saw.
+For many classes, `top_k=` keeps the k largest logits and one remainder logit
+(`TopKLogits`). Any other deterministic `tf.data` pipeline is cached with
+`cache_dataset`, which refuses (and says why) a pipeline that changes between
+passes, leaving the teacher online.
+"""
+
+from tfdistill.offline.datasets import distributed_offline_dataset, offline_dataset, shard_indices
+from tfdistill.offline.disk_cache import cache_key, cache_size_bytes, cached_teacher_logits
+from tfdistill.offline.pipeline_cache import cache_dataset, pipeline_randomness
+from tfdistill.offline.teacher_runs import compute_teacher_logits, compute_teacher_outputs
+from tfdistill.offline.views import view_image
+from tfdistill.teacher_outputs import TopKLogits
+
+__all__ = [
+    "TopKLogits",
+    "cache_dataset",
+    "cache_key",
+    "cache_size_bytes",
+    "cached_teacher_logits",
+    "compute_teacher_logits",
+    "compute_teacher_outputs",
+    "distributed_offline_dataset",
+    "offline_dataset",
+    "pipeline_randomness",
+    "shard_indices",
+    "view_image",
+]

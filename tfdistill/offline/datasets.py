@@ -1,0 +1,195 @@
+"""`tf.data` pipelines that carry the teacher's cached outputs with each batch, on one machine or many.
+"""
+
+from typing import Dict, Optional, Union
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfdistill.data.pipelines import AUTOTUNE
+from tfdistill.offline.disk_cache import cached_teacher_logits
+from tfdistill.offline.views import as_inputs, view_image
+from tfdistill.teacher_outputs import (
+    CLASSES_KEY,
+    FEATURES_KEY,
+    INPUT_KEY,
+    LOGITS_KEY,
+    TEMPERATURE_KEY,
+    TopKLogits,
+)
+
+def offline_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    teacher_logits: Union[np.ndarray, TopKLogits],
+    batch_size: int = 128,
+    shuffle: bool = True,
+    seed: int = 0,
+    view_seed: int = 0,
+    teacher_features: Optional[Dict[str, np.ndarray]] = None,
+) -> tf.data.Dataset:
+    """A pipeline of `({"x": image, "teacher_logits": logits}, label)` batches.
+
+    Each example stays paired with its own teacher output through shuffling.
+    With several views, every epoch draws one view per example at random
+    (reproducibly from `seed`) and rebuilds that view's image. A `TopKLogits`
+    cache adds the keys `"teacher_classes"` and `"teacher_temperature"`; the
+    `Distiller` then computes KD on the kept classes and the remainder.
+
+    Args:
+        x: images, as given to `compute_teacher_logits`.
+        y: labels, shape `(n,)`.
+        teacher_logits: shape `(views, n, num_classes)` or `(n, num_classes)`,
+            or a `TopKLogits`.
+        batch_size: examples per batch.
+        shuffle: reshuffle every epoch.
+        seed: seed of the order and of the view drawn per example.
+        view_seed: the `seed` the views were computed with.
+        teacher_features: optional dict from teacher layer name to cached
+            features, shape `(views, n, ...)` (see `compute_teacher_outputs`),
+            for a `Distiller` with `FeaturePair`s.
+
+    Returns:
+        A `tf.data.Dataset` for `Distiller.fit`.
+
+    Example:
+        >>> logits = compute_teacher_logits(teacher, x_train, views=4)  # doctest: +SKIP
+        >>> train = offline_dataset(x_train, y_train, logits)  # doctest: +SKIP
+        >>> distiller.fit(train, epochs=30)  # doctest: +SKIP
+    """
+    if isinstance(teacher_logits, TopKLogits):
+        cached = {LOGITS_KEY: teacher_logits.values, CLASSES_KEY: teacher_logits.classes}
+        temperature = teacher_logits.temperature
+    else:
+        cached, temperature = {LOGITS_KEY: teacher_logits}, None
+    cached = {key: np.asarray(value) for key, value in cached.items()}
+    if cached[LOGITS_KEY].ndim == 2:
+        cached = {key: value[None] for key, value in cached.items()}
+    views, n = cached[LOGITS_KEY].shape[:2]
+    x = as_inputs(x, views)
+    if teacher_features:
+        cached[FEATURES_KEY] = {name: np.asarray(value) for name, value in teacher_features.items()}
+        for name, value in cached[FEATURES_KEY].items():
+            if value.shape[:2] != (views, n):
+                raise ValueError(
+                    "Invalid value for argument `teacher_features`: every feature array "
+                    f"must have shape (views, n, ...) = ({views}, {n}, ...) like the logits. "
+                    f"Received: {name!r} with shape {value.shape}"
+                )
+    if n != len(x) or len(y) != len(x):
+        raise ValueError(
+            "Invalid arguments: `x`, `y` and `teacher_logits` must describe the "
+            f"same examples. Received: len(x)={len(x)}, len(y)={len(y)}, "
+            f"teacher_logits.shape={cached[LOGITS_KEY].shape}"
+        )
+
+    def batched(ds):
+        ds = ds.batch(batch_size)
+        if temperature is not None:
+            ds = ds.map(
+                lambda inputs, label: (
+                    {**inputs, TEMPERATURE_KEY: tf.fill([tf.shape(label)[0]], tf.constant(temperature, tf.float32))},
+                    label,
+                )
+            )
+        return ds.prefetch(AUTOTUNE)
+
+    if views == 1:
+        # No per-example work: the same shuffle as `make_dataset(x, y, seed=seed)`.
+        ds = tf.data.Dataset.from_tensor_slices(
+            ({INPUT_KEY: x, **keras.tree.map_structure(lambda value: value[0], cached)}, np.asarray(y))
+        )
+        if shuffle:
+            ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        return batched(ds)
+    by_example = keras.tree.map_structure(lambda value: np.ascontiguousarray(np.swapaxes(value, 0, 1)), cached)
+    ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y), by_example, np.arange(n, dtype=np.int64)))
+    if shuffle:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    draws = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
+    ds = tf.data.Dataset.zip(ds, draws)
+
+    def pick(element, draw):
+        image, label, outputs, index = element
+        view = tf.math.floormod(draw, views)
+        image = view_image(image, index, view, view_seed)
+        return {INPUT_KEY: image, **keras.tree.map_structure(lambda value: tf.gather(value, view), outputs)}, label
+
+    ds = ds.map(pick, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return batched(ds)
+
+
+def shard_indices(num_examples, shard_id, num_shards):
+    """Every `num_shards`-th example from `shard_id`, all shards equally long.
+
+    The last `num_examples mod num_shards` examples are left out: a worker
+    with one step more than the others would wait for them for ever.
+
+    Example:
+        >>> shard_indices(7, 1, 3)
+        array([1, 4])
+    """
+    usable = num_examples - num_examples % num_shards
+    return np.arange(shard_id, usable, num_shards)
+
+
+def distributed_offline_dataset(
+    strategy, teacher, x, y, batch_size=128, views=1, seed=0, shuffle=True, cache_dir=None, verbose=1, **kwargs
+):
+    """Offline distillation under a `tf.distribute` strategy, one shard per worker.
+
+    Each input pipeline (one per worker under `MultiWorkerMirroredStrategy`)
+    takes every `num_input_pipelines`-th example starting at its own id,
+    runs the teacher over that shard only, and trains on it: no worker
+    computes another's outputs. Each global batch of `batch_size` examples is
+    made of equal per-replica parts from every worker's shard. When `n` is
+    not a multiple of the number of workers, the last `n mod workers`
+    examples are left out, so every worker runs the same number of steps; the
+    last batch of an epoch may be smaller (equally on every worker).
+
+    Args:
+        strategy: a `tf.distribute.Strategy` (the one the `Distiller` was
+            built under).
+        teacher: a `keras.Model` that outputs logits.
+        x: images; `y`: labels, shape `(n,)`; every worker holds the same
+            arrays (or at least the same `n` and order).
+        batch_size: the global batch size.
+        views, seed: as `compute_teacher_logits`.
+        shuffle: reshuffle each shard every epoch.
+        cache_dir: each worker's shard is cached there under its own key
+            (see `cached_teacher_logits`).
+        verbose: 1 shows a progress bar.
+        **kwargs: passed to `compute_teacher_logits` (e.g. `top_k`,
+            `temperature`, `dtype`).
+
+    Returns:
+        A `tf.distribute.DistributedDataset` for `Distiller.fit`.
+
+    Example:
+        >>> strategy = tf.distribute.MultiWorkerMirroredStrategy()  # doctest: +SKIP
+        >>> with strategy.scope():  # doctest: +SKIP
+        ...     distiller = tfdistill.Distiller(teacher, student)
+        ...     distiller.compile("adam")
+        >>> train = distributed_offline_dataset(strategy, teacher, x_train, y_train)  # doctest: +SKIP
+        >>> distiller.fit(train, epochs=30)  # doctest: +SKIP
+    """
+    if batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(
+            "Invalid value for argument `batch_size`: the global batch must split evenly "
+            f"over the strategy's {strategy.num_replicas_in_sync} replicas. Received: batch_size={batch_size}"
+        )
+    x, y = np.asarray(x), np.asarray(y)
+
+    def dataset_fn(context):
+        shard = shard_indices(len(x), context.input_pipeline_id, context.num_input_pipelines)
+        logits = cached_teacher_logits(teacher, x[shard], views, seed, cache_dir=cache_dir, verbose=verbose, **kwargs)
+        dataset = offline_dataset(
+            x[shard], y[shard], logits, context.get_per_replica_batch_size(batch_size),
+            shuffle=shuffle, seed=seed, view_seed=seed,
+        )
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        return dataset.with_options(options)
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
