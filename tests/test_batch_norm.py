@@ -63,6 +63,7 @@ def test_nested_models_are_found():
     assert [layer.name for layer in batch_norm_layers(outer)] == ["student_bn", "outer_bn"]
 
 
+@pytest.mark.slow
 def test_callback_recomputes_the_students_layers_from_cached_batches():
     keras.utils.set_random_seed(0)
     teacher = dense_model(16, "teacher")
@@ -81,6 +82,7 @@ def test_callback_recomputes_the_students_layers_from_cached_batches():
     np.testing.assert_allclose(bn.moving_variance.numpy(), hidden.var(0), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_briefly_trained_student_evaluates_as_it_trained():
     """Fashion-MNIST, 40 steps: moving averages lag; precise statistics do not."""
     (x, y), (x_test, y_test) = load_fashion_mnist()

@@ -75,6 +75,7 @@ def test_a_truncated_file_is_refused_with_a_clear_error_when_asked(cached, tmp_p
         np.testing.assert_array_equal(read_again(teacher, x, tmp_path), fresh)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["missing", "garbled"])
 def test_a_missing_or_garbled_integrity_record_is_not_trusted(cached, tmp_path, damage):
     teacher, x, fresh, path = cached
@@ -102,6 +103,7 @@ def test_bad_on_damaged_argument(tmp_path):
         offline.cached_teacher_logits(image_teacher(), np.zeros((2, 6, 6), np.uint8), cache_dir=str(tmp_path), on_damaged="ignore")
 
 
+@pytest.mark.slow
 def test_two_processes_writing_the_same_cache_at_once_both_end_with_a_correct_cache(tmp_path):
     cache_dir, start = tmp_path / "cache", tmp_path / "start"
     writers = []

@@ -29,6 +29,7 @@ def weights(out):
         return [f[k] for k in sorted(f.files, key=lambda k: int(k.split("_")[1]))]
 
 
+@pytest.mark.slow
 def test_killed_mid_epoch_and_restarted_ends_with_the_uninterrupted_weights(tmp_path):
     run(tmp_path / "reference")
     backup = tmp_path / "backup"
@@ -42,6 +43,7 @@ def test_killed_mid_epoch_and_restarted_ends_with_the_uninterrupted_weights(tmp_
         np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.slow
 def test_a_reshuffling_augmented_pipeline_resumes_in_the_uninterrupted_order(tmp_path):
     run(tmp_path / "reference", "--shuffle")
     backup = str(tmp_path / "backup")
@@ -52,6 +54,7 @@ def test_a_reshuffling_augmented_pipeline_resumes_in_the_uninterrupted_order(tmp
         np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.slow
 def test_backup_files_are_replaced_atomically(tmp_path):
     backup = tmp_path / "backup"
     run(tmp_path / "out", "--backup", str(backup))
@@ -61,6 +64,7 @@ def test_backup_files_are_replaced_atomically(tmp_path):
     assert set(files) == {"checkpoint.json", pointer["weights"]} and pointer["epoch"] == 3
 
 
+@pytest.mark.slow
 def test_a_crash_while_saving_leaves_the_previous_backup_restorable(tmp_path):
     backup = tmp_path / "backup"
     run(tmp_path / "out", "--backup", str(backup), "--epochs", "1")
@@ -153,6 +157,7 @@ def test_multi_worker_run_with_one_worker_killed_resumes_from_the_chiefs_backup(
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("known_length", [True, False])
 def test_resumed_fit_sees_the_uninterrupted_order_and_augmentation(tmp_path, known_length):
     import keras
@@ -188,6 +193,7 @@ def test_resumed_fit_sees_the_uninterrupted_order_and_augmentation(tmp_path, kno
         np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.slow
 def test_a_mid_epoch_backup_of_a_resumed_run_records_the_resumed_epoch(tmp_path):
     import keras
 

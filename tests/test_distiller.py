@@ -24,6 +24,7 @@ def _hand_kd(teacher_logits, student_logits, temperature):
     return temperature**2 * np.sum(p * np.log(p / q), axis=-1)
 
 
+@pytest.mark.slow
 def test_evaluate_losses_equal_hand_computed_values():
     distiller = make_distiller(soft_loss="kd", hard_weight=0.3, soft_weight=0.7, metrics=["accuracy"])
     x, y = toy_data()
@@ -39,6 +40,7 @@ def test_evaluate_losses_equal_hand_computed_values():
     assert logs["accuracy"] == pytest.approx(np.mean(s.argmax(-1) == y))
 
 
+@pytest.mark.slow
 def test_kl_divergence_by_name_is_temperature_squared_kl_not_raw_logits():
     distiller = make_distiller(soft_loss="kl_divergence")
     x, y = toy_data()
@@ -77,6 +79,7 @@ def test_probability_hard_loss_on_a_logits_student_is_refused():
         make_distiller(loss=keras.losses.SparseCategoricalCrossentropy())
 
 
+@pytest.mark.slow
 def test_teacher_frozen_bit_identical_and_student_trains():
     distiller = make_distiller()
     x, y = toy_data()
@@ -100,6 +103,7 @@ def test_call_predict_and_evaluate_are_the_students():
     )
 
 
+@pytest.mark.slow
 def test_zero_sample_weights_leave_student_unchanged():
     distiller = make_distiller(optimizer=keras.optimizers.Adam(0.1))
     x, y = toy_data()
@@ -127,6 +131,7 @@ def test_sample_weights_scale_both_loss_terms():
     assert logs["soft_loss"] == pytest.approx(np.mean(weights * soft), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_fit_logs_all_loss_terms_and_metrics():
     distiller = make_distiller(metrics=["accuracy"])
     x, y = toy_data()
@@ -146,6 +151,7 @@ def _train_logs_and_weights(strategy):
     return history, distiller.student.get_weights()
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_matches_single_device():
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     assert len(devices) == 2
@@ -157,6 +163,7 @@ def test_mirrored_strategy_matches_single_device():
         np.testing.assert_allclose(mirrored, single, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_save_load_round_trip_and_continued_training(tmp_path):
     x, y = toy_data()
     distiller = make_distiller(soft_loss=losses.KnowledgeDistillation(2.5), hard_weight=0.2, soft_weight=0.8, metrics=["accuracy"])
@@ -180,6 +187,7 @@ def test_get_config_from_config_round_trip():
     assert clone.student.count_params() == distiller.student.count_params()
 
 
+@pytest.mark.slow
 def test_dict_inputs_and_separate_teacher_view():
     keras.utils.set_random_seed(0)
     t_in = keras.Input((16,), name="wide")
@@ -217,6 +225,7 @@ def test_strip_softmax_gives_the_same_model_as_logits():
     tfdistill.Distiller(logits_model, dense_model(4, "student"))
 
 
+@pytest.mark.slow
 def test_mixed_bfloat16_student_with_float32_teacher():
     keras.utils.set_random_seed(0)
     teacher = dense_model(32, "teacher")
@@ -236,6 +245,7 @@ def test_mixed_bfloat16_student_with_float32_teacher():
         keras.config.set_dtype_policy("float32")
 
 
+@pytest.mark.slow
 def test_float32_student_with_mixed_bfloat16_teacher():
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
@@ -253,6 +263,7 @@ def test_float32_student_with_mixed_bfloat16_teacher():
     assert np.all(np.isfinite(distiller.fit(x, y, epochs=2, batch_size=16, verbose=0).history["loss"]))
 
 
+@pytest.mark.slow
 def test_mixed_float16_student_gets_loss_scaling_and_the_float32_update():
     # Loss weights of 1e-6 make gradients below float16's smallest number:
     # without loss scaling the float16 student does not move at all.

@@ -27,6 +27,7 @@ def test_probabilities_mode_is_the_log_of_the_mean_probability():
     np.testing.assert_allclose(tf.nn.softmax(ensemble(x)), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_distilling_an_ensemble_freezes_every_teacher_and_round_trips(tmp_path):
     a, b = teachers()
     x, y = toy_data()

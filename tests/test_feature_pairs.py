@@ -29,6 +29,7 @@ def feature_distiller(pairs, seed=0):
     return distiller
 
 
+@pytest.mark.slow
 def test_feature_loss_is_the_weighted_hint_and_attention_losses():
     pairs = [
         tfdistill.FeaturePair("t_relu", "s_relu", "hint", weight=2.0),
@@ -50,6 +51,7 @@ def test_feature_loss_is_the_weighted_hint_and_attention_losses():
     assert logs["loss"] == pytest.approx(logs["soft_loss"] + expected, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_student_runs_once_per_step_so_batch_norm_updates_once():
     x, y = images()
     moving_means = []
@@ -63,6 +65,7 @@ def test_student_runs_once_per_step_so_batch_norm_updates_once():
     np.testing.assert_allclose(moving_means[0], moving_means[1], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_adapter_trains_but_is_not_part_of_the_student(tmp_path):
     distiller = feature_distiller([tfdistill.FeaturePair("t_relu", "s_relu", "hint")])
     params = distiller.student.count_params()
@@ -78,6 +81,7 @@ def test_adapter_trains_but_is_not_part_of_the_student(tmp_path):
     assert keras.models.load_model(tmp_path / "student.keras").count_params() == params
 
 
+@pytest.mark.slow
 def test_save_load_keeps_pairs_and_adapters_and_resumes(tmp_path):
     distiller = feature_distiller([tfdistill.FeaturePair("t_relu", "s_relu", "hint", weight=3.0)])
     x, y = images()
@@ -137,6 +141,7 @@ def test_features_must_be_a_list_of_pairs(value):
         tfdistill.Distiller(cnn(8, "t"), cnn(4, "s"), features=value)
 
 
+@pytest.mark.slow
 def test_offline_feature_distillation_equals_online_without_calling_the_teacher():
     from tfdistill.data import make_dataset
 
@@ -160,6 +165,7 @@ def test_offline_feature_distillation_equals_online_without_calling_the_teacher(
         np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_cached_features_of_augmented_views_stay_paired_with_their_images():
     x, y = images()
     teacher = cnn(8, "t")
@@ -181,6 +187,7 @@ def test_cached_features_must_hold_every_pairs_teacher_layer():
         offline.compute_teacher_outputs(distiller.teacher, x, "t_relu")
 
 
+@pytest.mark.slow
 def test_cached_features_without_feature_pairs_train_on_the_cached_logits():
     from tfdistill.data import make_dataset
 

@@ -44,6 +44,7 @@ def test_a_copy_of_the_teacher_has_full_fidelity_whatever_the_logit_offset():
     assert report.teacher_accuracy is None and "accuracy" not in str(report)
 
 
+@pytest.mark.slow
 def test_measure_fidelity_runs_both_models_on_the_data():
     teacher, student = dense_model(16, "teacher"), dense_model(4, "student")
     x, y = toy_data(n=100)
@@ -75,6 +76,7 @@ def agreement(line):
     return float(re.search(r"top-1 agreement ([0-9.]+)%", line).group(1))
 
 
+@pytest.mark.slow
 def test_evaluate_with_a_teacher_reports_the_shipped_students_fidelity():
     # The shipped student (the demo's export, version 2) matches its teacher on
     # only 94.31 % of the images it was trained on: it is limited by capacity.
@@ -94,6 +96,7 @@ def test_evaluate_with_a_teacher_reports_the_shipped_students_fidelity():
     assert missing.returncode == 2 and "`--teacher`: no file at 'nope.keras'" in missing.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_a_softmax_teacher_before_running_anything(tmp_path, capsys):
     from tfdistill.app import cli
 

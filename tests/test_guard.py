@@ -48,6 +48,7 @@ def weights_after_good_steps(x, y, teacher_model, student, initial, steps, **com
     return student.get_weights()
 
 
+@pytest.mark.slow
 def test_a_nan_pixel_behind_a_max_leaves_the_loss_finite_and_the_gradients_nan(batches):
     """The fault itself, without the guard: fit ends quietly with a NaN student."""
     x, y = batches
@@ -59,6 +60,7 @@ def test_a_nan_pixel_behind_a_max_leaves_the_loss_finite_and_the_gradients_nan(b
     assert not all(np.isfinite(w).all() for w in student.get_weights())
 
 
+@pytest.mark.slow
 def test_a_nan_pixel_stops_the_step_naming_the_inputs_and_the_student_keeps_its_last_good_weights(batches):
     x, y = batches
     x[20, 3, 3, 0] = np.nan
@@ -77,6 +79,7 @@ def test_a_nan_pixel_stops_the_step_naming_the_inputs_and_the_student_keeps_its_
         assert np.isfinite(got).all()
 
 
+@pytest.mark.slow
 def test_batch_norm_statistics_stay_finite_the_check_runs_before_the_forward_pass(batches):
     x, y = batches
     x[20, 3, 3, 0] = np.inf
@@ -97,6 +100,7 @@ class SquareRootOfSquare(keras.layers.Layer):
         return keras.ops.sqrt(keras.ops.square(x))
 
 
+@pytest.mark.slow
 def test_gradients_that_are_nan_while_every_loss_term_is_finite_stop_the_step(batches):
     x, y = batches
     x_in = keras.Input((6, 6, 1))
@@ -114,6 +118,7 @@ def test_gradients_that_are_nan_while_every_loss_term_is_finite_stop_the_step(ba
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.slow
 def test_a_nan_sample_weight_in_a_dataset_is_named(batches):
     x, y = batches
     weights = np.ones(40, "float32")
@@ -125,6 +130,7 @@ def test_a_nan_sample_weight_in_a_dataset_is_named(batches):
     assert (error.value.step, error.value.where) == (4, "sample_weight")
 
 
+@pytest.mark.slow
 def test_nan_in_cached_teacher_logits_is_named_as_the_cache(batches):
     x, y = batches
     logits = offline.compute_teacher_logits(teacher(), x, dtype="float32", verbose=0)
@@ -136,6 +142,7 @@ def test_nan_in_cached_teacher_logits_is_named_as_the_cache(batches):
     assert (error.value.step, error.value.where) == (1, "cached_teacher_logits")
 
 
+@pytest.mark.slow
 def test_a_finite_run_is_unchanged_by_the_guard(batches):
     x, y = batches
     student = max_pooling_student()
@@ -172,6 +179,7 @@ except tfdistill.NonFiniteDataError as error:
 """
 
 
+@pytest.mark.slow
 def test_under_mirrored_strategy_the_error_is_the_same():
     # Its own process: a step stopped inside a collective all-reduce aborts the
     # process's collectives ("Restart your program to reset"), which later tests would inherit.
@@ -180,6 +188,7 @@ def test_under_mirrored_strategy_the_error_is_the_same():
     assert "RESULT 2 inputs True" in result.stdout, result.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_train_on_batch_raises_the_same_error(batches):
     x, y = batches
     x[3, 0, 0, 0] = np.inf

@@ -15,6 +15,7 @@ def compiled(teacher=None, student=None, **kwargs):
     return distiller
 
 
+@pytest.mark.slow
 def test_output_shapes_that_differ():
     distiller = compiled(student=dense_model(4, "student", classes=5))
     x, y = toy_data()
@@ -51,6 +52,7 @@ def test_bad_label_dataset_spec_is_refused_before_any_batch(labels, message):
         compiled().fit(dataset, verbose=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad_label", [3, -1])
 def test_out_of_range_dataset_labels_stop_the_first_step_before_an_update(bad_label):
     x, _ = toy_data()
@@ -64,6 +66,7 @@ def test_out_of_range_dataset_labels_stop_the_first_step_before_an_update(bad_la
         np.testing.assert_array_equal(b, a)
 
 
+@pytest.mark.slow
 def test_checking_a_dataset_does_not_change_its_order():
     x, y = toy_data()
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(64, seed=3).batch(64)
@@ -75,6 +78,7 @@ def test_checking_a_dataset_does_not_change_its_order():
     np.testing.assert_array_equal(seen[0], expected[0])
 
 
+@pytest.mark.slow
 def test_student_weights_untouched_when_refused():
     distiller = compiled()
     before = [w.copy() for w in distiller.student.get_weights()]
@@ -127,6 +131,7 @@ def test_unbuilt_student_that_cannot_take_the_data():
         distiller.fit(x, y, verbose=0)
 
 
+@pytest.mark.slow
 def test_unbuilt_student_is_built_from_the_data():
     distiller = compiled(student=keras.Sequential([keras.layers.Dense(3)]))
     x, y = toy_data()
@@ -164,6 +169,7 @@ def test_views_require_both_keys():
         distiller.fit(dataset, verbose=0)
 
 
+@pytest.mark.slow
 def test_fit_before_compile():
     distiller = tfdistill.Distiller(dense_model(16, "teacher"), dense_model(4, "student"))
     x, y = toy_data()

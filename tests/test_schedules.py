@@ -13,6 +13,7 @@ def test_linear_warmup_values():
     assert [float(schedule(s)) for s in (0, 1, 4, 9)] == pytest.approx([1.0, 1.25, 2.0, 2.0])
 
 
+@pytest.mark.slow
 def test_soft_weight_schedule_is_evaluated_at_the_optimizer_step(tmp_path):
     keras.utils.set_random_seed(0)
     distiller = tfdistill.Distiller(dense_model(16, "teacher"), dense_model(4, "student"))
@@ -34,6 +35,7 @@ def test_soft_weight_schedule_is_evaluated_at_the_optimizer_step(tmp_path):
     assert restored.soft_weight.get_config() == distiller.soft_weight.get_config()
 
 
+@pytest.mark.slow
 def test_dkd_in_the_distiller_gets_the_labels():
     keras.utils.set_random_seed(0)
     distiller = tfdistill.Distiller(dense_model(16, "teacher"), dense_model(4, "student"))
@@ -87,6 +89,7 @@ def test_temperature_schedules_must_start_positive_and_round_trip():
     assert float(restored.temperature(5)) == pytest.approx(2.5)
 
 
+@pytest.mark.slow
 def test_distiller_follows_the_temperature_schedule_and_keeps_it_when_saved(tmp_path):
     keras.utils.set_random_seed(0)
     teacher, student = dense_model(16, "teacher"), dense_model(4, "student")

@@ -16,6 +16,7 @@ def _env_without_log_level():
     return {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
 
 
+@pytest.mark.slow
 def test_verbose_shows_tensorflow_log_lines():
     student = os.path.join(REPO, "saved_models", "fashion_mnist_student", "1", "assets.extra", "model.keras")
     command = [sys.executable, "-m", "tfdistill_command", "evaluate", student]
@@ -27,6 +28,7 @@ def test_verbose_shows_tensorflow_log_lines():
     assert quiet.stdout == verbose.stdout and "test accuracy" in quiet.stdout
 
 
+@pytest.mark.slow
 def test_demo_help_describes_the_job():
     result = subprocess.run(
         [sys.executable, "-m", "tfdistill.app.cli", "demo", "--help"], capture_output=True, text=True, check=True
@@ -47,6 +49,7 @@ def test_demo_flags_reach_the_recipe(monkeypatch):
     assert seen["recipe"].epochs == 3 and seen["recipe"].views == 2 and seen["export"] is False
 
 
+@pytest.mark.slow
 def test_export_tflite_command_verifies_and_refuses_to_overwrite(tmp_path):
     repo = REPO
     student = os.path.join(repo, "saved_models", "fashion_mnist_student", "1", "assets.extra", "model.keras")
@@ -62,6 +65,7 @@ def test_export_tflite_command_verifies_and_refuses_to_overwrite(tmp_path):
     assert "Traceback" not in again.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_reports_the_shipped_students_accuracy():
     repo = REPO
     student = os.path.join(repo, "saved_models", "fashion_mnist_student", "1", "assets.extra", "model.keras")

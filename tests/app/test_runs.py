@@ -24,6 +24,7 @@ def finished_run(tmp_path_factory):
     return run_dir, resolved, results
 
 
+@pytest.mark.slow
 def test_run_folder_holds_everything(finished_run):
     run_dir, resolved, results = finished_run
     with open(os.path.join(run_dir, "config.json")) as f:
@@ -53,6 +54,7 @@ def test_run_folder_holds_everything(finished_run):
     assert "Fidelity of the distilled student to the teacher: on its training images top-1 agreement" in report
 
 
+@pytest.mark.slow
 def test_run_fidelity_reuses_the_teachers_cached_outputs_on_the_plain_training_images(finished_run):
     # The run takes the teacher's side from view 0 of its float16 cache instead of running
     # the teacher again; a fresh float32 pass on the un-augmented images must agree.
@@ -87,6 +89,7 @@ def test_the_resolved_config_repeats_the_run(finished_run, capsys):
     assert json.loads(capsys.readouterr().out) == resolved
 
 
+@pytest.mark.slow
 def test_bad_config_exits_2_before_any_work(tmp_path):
     out = tmp_path / "run"
     result = subprocess.run(
@@ -140,6 +143,7 @@ def test_tune_writes_its_choice_and_the_returned_student(tmp_path):
         runs.run_tuning(resolved, run_dir, families=["kd"], verbose=0)
 
 
+@pytest.mark.slow
 def test_a_refused_tflite_export_is_reported_and_the_run_still_finishes(tmp_path):
     run_dir = str(tmp_path / "refused")
     resolved = config.resolve(None, TINY + ["distill.epochs=1", "distill.train_scratch=false",

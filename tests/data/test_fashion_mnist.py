@@ -43,6 +43,7 @@ def test_missing_directory_names_the_package(tmp_path):
         load_fashion_mnist(str(tmp_path))
 
 
+@pytest.mark.slow
 def test_real_fashion_mnist():
     assert os.path.isdir(DEFAULT_DIRECTORY), "run `apt-get install -y dataset-fashion-mnist`"
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
@@ -52,6 +53,7 @@ def test_real_fashion_mnist():
     assert np.bincount(y_test).tolist() == [1000] * 10
 
 
+@pytest.mark.slow
 def test_pipeline_is_deterministic_given_a_seed_and_reshuffles_each_epoch():
     x = np.arange(50 * 4 * 4, dtype=np.uint8).reshape(50, 4, 4)
     y = np.arange(50)
@@ -92,6 +94,7 @@ def test_image_folder_pipeline(tmp_path):
     assert sorted(labels.tolist()) == [0, 0, 0, 1, 1, 1]
 
 
+@pytest.mark.slow
 def test_tfds_by_name_with_mocked_data():
     tfds = pytest.importorskip("tensorflow_datasets")
     from tfdistill.data import load_tfds

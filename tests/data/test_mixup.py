@@ -20,6 +20,7 @@ def test_mix_batch_by_hand():
         assert mixed.numpy()[i, 0, 0, 0] == pytest.approx(lam * values[i] + (1 - lam) * partner_value, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_dominant_labels_follow_the_larger_share():
     rng = np.random.default_rng(0)
     x, y = rng.random((64, 4, 4, 1)).astype("float32"), np.arange(64) % 10

@@ -18,6 +18,7 @@ def small_image_model():
     return keras.Model(x_in, keras.layers.Dense(3)(x), name="student")
 
 
+@pytest.mark.slow
 def test_versions_are_never_overwritten(tmp_path):
     model = small_image_model()
     first = export_saved_model(model, str(tmp_path / "m"), raw_shape=(None, 6, 6))
@@ -30,6 +31,7 @@ def test_versions_are_never_overwritten(tmp_path):
     export_saved_model(model, str(tmp_path / "m"), version=1, overwrite=True, raw_shape=(None, 6, 6))
 
 
+@pytest.mark.slow
 def test_signature_in_a_fresh_process_matches_keras(tmp_path):
     model = small_image_model()
     path = export_saved_model(model, str(tmp_path / "m"), raw_shape=(None, 6, 6), class_names=CLASS_NAMES)
@@ -55,6 +57,7 @@ def test_signature_in_a_fresh_process_matches_keras(tmp_path):
     np.testing.assert_array_equal(reloaded.predict(raw[..., None] / 255.0, verbose=0), model.predict(raw[..., None] / 255.0, verbose=0))
 
 
+@pytest.mark.slow
 def test_saved_model_cli_lists_the_signature(tmp_path):
     path = export_saved_model(small_image_model(), str(tmp_path / "m"), raw_shape=(None, 6, 6), class_names=CLASS_NAMES)
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
@@ -68,6 +71,7 @@ def test_saved_model_cli_lists_the_signature(tmp_path):
         assert f"outputs['{name}']" in result.stdout
 
 
+@pytest.mark.slow
 def test_saved_model_cli_run_gives_the_keras_outputs(tmp_path):
     model = small_image_model()
     path = export_saved_model(model, str(tmp_path / "m"), raw_shape=(None, 6, 6))

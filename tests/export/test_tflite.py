@@ -22,6 +22,7 @@ def trained():
     return model, x, y
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quantization", ["float32", "float16", "dynamic_range", "int8"])
 def test_every_quantization_agrees_with_keras(trained, quantization, tmp_path):
     model, x, y = trained
@@ -37,12 +38,14 @@ def test_every_quantization_agrees_with_keras(trained, quantization, tmp_path):
     assert report.median_latency_ms > 0 and report.num_examples == len(x) - 1400
 
 
+@pytest.mark.slow
 def test_int8_is_smaller_than_float(trained):
     model, x, _ = trained
     sizes = {q: len(convert(model, q, representative_data=x[:100])) for q in ("float32", "int8")}
     assert sizes["int8"] < 0.5 * sizes["float32"]
 
 
+@pytest.mark.slow
 def test_int8_io_is_dequantised_for_the_comparison(trained):
     model, x, y = trained
     content = convert(model, "int8", representative_data=x[:200], int8_io=True)
@@ -50,6 +53,7 @@ def test_int8_io_is_dequantised_for_the_comparison(trained):
     assert report.top1_agreement >= 0.95
 
 
+@pytest.mark.slow
 def test_disagreeing_export_is_refused_and_not_written(trained, tmp_path, monkeypatch):
     model, x, y = trained
     keras.utils.set_random_seed(1)

@@ -28,6 +28,7 @@ def images():
     return rng.integers(0, 256, size=(40, 6, 6), dtype=np.uint8), rng.integers(0, 4, 40)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("views", [1, 3])
 def test_shuffled_examples_stay_paired_with_their_teacher_outputs(images, views):
     x, y = images
@@ -42,6 +43,31 @@ def test_shuffled_examples_stay_paired_with_their_teacher_outputs(images, views)
             for row in recomputed:
                 seen_views.add(int(np.argmin(np.abs(logits[:, :, 0] - row[0]).min(axis=1))))
     assert len(seen_views) == views  # every view is drawn
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_materialized_views_give_the_very_batches_of_rebuilt_views(images, dtype):
+    x, y = images
+    x = x if dtype == "uint8" else to_float_images(x)
+    logits = offline.compute_teacher_logits(image_teacher(), x, views=3, dtype="float32", verbose=0)
+    kept = offline.offline_dataset(x, y, logits, batch_size=16, seed=4, view_seed=0, materialize_views=True)
+    rebuilt = offline.offline_dataset(x, y, logits, batch_size=16, seed=4, view_seed=0, materialize_views=False)
+    for _ in range(2):  # two epochs: the reshuffled order and the redrawn views agree too
+        batches = list(zip(kept, rebuilt))
+        assert len(batches) == 3
+        for (kept_x, kept_y), (rebuilt_x, rebuilt_y) in batches:
+            np.testing.assert_array_equal(kept_y.numpy(), rebuilt_y.numpy())
+            np.testing.assert_array_equal(kept_x["x"].numpy(), rebuilt_x["x"].numpy())
+            np.testing.assert_array_equal(kept_x["teacher_logits"].numpy(), rebuilt_x["teacher_logits"].numpy())
+            assert kept_x["x"].dtype == tf.float32
+
+
+def test_every_view_is_kept_as_uint8_for_uint8_images(images):
+    x, _ = images
+    stored = offline.views.all_views(x, 3, seed=0)
+    assert stored.shape == (3, 40, 6, 6, 1) and stored.dtype == np.uint8
+    np.testing.assert_array_equal(stored[0, ..., 0], x)  # view 0 is the image itself
+    assert not np.array_equal(stored[1], stored[0])
 
 
 def test_views_are_augmented_and_view_zero_is_the_image(images):
@@ -91,6 +117,7 @@ def test_a_wrapper_computing_something_else_from_the_same_weights_gets_its_own_c
     assert not np.allclose(plain, both)
 
 
+@pytest.mark.slow
 def test_offline_fit_never_calls_the_teacher_and_matches_online_losses(images):
     x, y = images
     teacher, student = image_teacher(), image_student()
@@ -106,6 +133,7 @@ def test_offline_fit_never_calls_the_teacher_and_matches_online_losses(images):
     distiller.fit(offline.offline_dataset(x, y, logits), epochs=1, verbose=0)
 
 
+@pytest.mark.slow
 def test_cache_size_figures(images):
     x, _ = images
     dense = offline.compute_teacher_logits(image_teacher(), x, views=2, verbose=0)
@@ -121,6 +149,7 @@ def test_bad_views():
         offline.compute_teacher_logits(image_teacher(), np.zeros((2, 6, 6), np.uint8), views=0)
 
 
+@pytest.mark.slow
 def test_single_view_order_matches_make_dataset_and_online_training(images):
     from tfdistill.data import make_dataset
 
@@ -152,6 +181,7 @@ def test_predict_on_an_offline_dataset_is_the_students(images):
     np.testing.assert_allclose(predictions, student.predict(x.astype("float32")[..., None] / 255.0, verbose=0), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_nan_teacher_logits_stop_training_naming_the_term_and_step_before_the_update(images):
     x, y = images
     teacher, student = image_teacher(), image_student()
@@ -174,6 +204,7 @@ def test_nan_teacher_logits_stop_training_naming_the_term_and_step_before_the_up
 
 
 # ------------------------------------------------------------- top-k caches
+@pytest.mark.slow
 def test_top_k_cache_keeps_the_largest_logits_and_pairs_survive_shuffling(images):
     x, y = images
     teacher = image_teacher()
@@ -188,6 +219,7 @@ def test_top_k_cache_keeps_the_largest_logits_and_pairs_survive_shuffling(images
         np.testing.assert_allclose(batch_x["teacher_temperature"].numpy(), 2.0)
 
 
+@pytest.mark.slow
 def test_top_k_with_every_class_trains_exactly_like_the_full_cache(images):
     x, y = images
     teacher = image_teacher()
@@ -203,6 +235,7 @@ def test_top_k_with_every_class_trains_exactly_like_the_full_cache(images):
     np.testing.assert_allclose(histories[0]["loss"], histories[1]["loss"], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_top_k_cache_refuses_other_losses_and_another_temperature_before_any_update(images):
     x, y = images
     teacher, student = image_teacher(), image_student()
@@ -247,6 +280,7 @@ def test_top_k_disk_cache_is_reused_and_keyed_by_k_and_temperature(images, tmp_p
 
 
 # ------------------------------------------------------------ under strategies
+@pytest.mark.slow
 def test_distributed_offline_dataset_under_mirrored_strategy_matches_one_device(images):
     x, y = images
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
@@ -291,6 +325,7 @@ def test_top_k_arguments_are_checked_before_the_disk_cache_is_touched(images, tm
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_top_k_cache_with_class_ids_beyond_the_student_stops_before_any_update(images):
     x, y = images
     teacher, student = image_teacher(), image_student()
@@ -305,6 +340,7 @@ def test_top_k_cache_with_class_ids_beyond_the_student_stops_before_any_update(i
         np.testing.assert_array_equal(before, after)
 
 
+@pytest.mark.slow
 def test_fit_on_a_partial_top_k_cache_reports_top_k_kd(images):
     x, y = images
     teacher = image_teacher()

@@ -58,6 +58,7 @@ def test_seeded_augmentation_that_changes_every_epoch_is_random(images):
     assert any("reshuffles" in r for r in reasons) and any("Dataset.random" in r for r in reasons)
 
 
+@pytest.mark.slow
 def test_cached_outputs_stay_paired_through_the_shuffle_buffer(images):
     x, y = images
     teacher = image_teacher()
@@ -74,6 +75,7 @@ def test_cached_outputs_stay_paired_through_the_shuffle_buffer(images):
     assert sorted(orders[0]) == sorted(y) and not np.array_equal(orders[0], orders[1])
 
 
+@pytest.mark.slow
 def test_training_on_a_cached_pipeline_equals_online_training_without_calling_the_teacher(images):
     x, y = images
     teacher = image_teacher()
@@ -91,6 +93,7 @@ def test_training_on_a_cached_pipeline_equals_online_training_without_calling_th
     np.testing.assert_allclose(histories[0]["soft_loss"], histories[1]["soft_loss"], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_random_pipeline_is_not_cached_and_the_warning_says_why(images):
     x, y = images
     teacher = image_teacher()
@@ -107,6 +110,7 @@ def test_a_random_pipeline_is_not_cached_and_the_warning_says_why(images):
     assert "teacher_logits" in forced.element_spec[0]  # cached at the caller's word
 
 
+@pytest.mark.slow
 def test_top_k_cache_of_a_pipeline_trains_like_the_full_cache(images):
     x, y = images
     teacher = image_teacher()

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from tfdistill.data.pipelines import AUTOTUNE
 from tfdistill.offline.disk_cache import cached_teacher_logits
-from tfdistill.offline.views import as_inputs, view_image
+from tfdistill.offline.views import all_views, as_inputs, view_image
 from tfdistill.teacher_outputs import (
     CLASSES_KEY,
     FEATURES_KEY,
@@ -18,6 +18,10 @@ from tfdistill.teacher_outputs import (
     TEMPERATURE_KEY,
     TopKLogits,
 )
+
+# `offline_dataset` keeps every view's image in memory up to this size (uint8 images count as stored).
+MATERIALIZE_LIMIT_BYTES = 2 * 1024**3
+
 
 def offline_dataset(
     x: np.ndarray,
@@ -28,12 +32,15 @@ def offline_dataset(
     seed: int = 0,
     view_seed: int = 0,
     teacher_features: Optional[Dict[str, np.ndarray]] = None,
+    materialize_views: Optional[bool] = None,
 ) -> tf.data.Dataset:
     """A pipeline of `({"x": image, "teacher_logits": logits}, label)` batches.
 
     Each example stays paired with its own teacher output through shuffling.
     With several views, every epoch draws one view per example at random
-    (reproducibly from `seed`) and rebuilds that view's image. A `TopKLogits`
+    (reproducibly from `seed`) and uses that view's image: computed once for
+    every view and gathered a batch at a time (`materialize_views`), or
+    rebuilt per example. Both give the very same batches. A `TopKLogits`
     cache adds the keys `"teacher_classes"` and `"teacher_temperature"`; the
     `Distiller` then computes KD on the kept classes and the remainder.
 
@@ -49,6 +56,10 @@ def offline_dataset(
         teacher_features: optional dict from teacher layer name to cached
             features, shape `(views, n, ...)` (see `compute_teacher_outputs`),
             for a `Distiller` with `FeaturePair`s.
+        materialize_views: with several views, keep every view's image in
+            memory (as `uint8` when `x` is `uint8`), which makes an epoch
+            cheaper than rebuilding each image; `None` does so when they take
+            at most `MATERIALIZE_LIMIT_BYTES`.
 
     Returns:
         A `tf.data.Dataset` for `Distiller.fit`.
@@ -67,6 +78,7 @@ def offline_dataset(
     if cached[LOGITS_KEY].ndim == 2:
         cached = {key: value[None] for key, value in cached.items()}
     views, n = cached[LOGITS_KEY].shape[:2]
+    raw_x = np.asarray(x)
     x = as_inputs(x, views)
     if teacher_features:
         cached[FEATURES_KEY] = {name: np.asarray(value) for name, value in teacher_features.items()}
@@ -84,8 +96,9 @@ def offline_dataset(
             f"teacher_logits.shape={cached[LOGITS_KEY].shape}"
         )
 
-    def batched(ds):
-        ds = ds.batch(batch_size)
+    def batched(ds, batch=True):
+        if batch:
+            ds = ds.batch(batch_size)
         if temperature is not None:
             ds = ds.map(
                 lambda inputs, label: (
@@ -103,6 +116,11 @@ def offline_dataset(
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
         return batched(ds)
+    if materialize_views is None:
+        materialize_views = views * x.nbytes // (4 if raw_x.dtype == np.uint8 else 1) <= MATERIALIZE_LIMIT_BYTES
+    if materialize_views:
+        images = all_views(raw_x, views, view_seed)
+        return batched(_gathered(images, np.asarray(y), cached, batch_size, shuffle, seed), batch=False)
     by_example = keras.tree.map_structure(lambda value: np.ascontiguousarray(np.swapaxes(value, 0, 1)), cached)
     ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y), by_example, np.arange(n, dtype=np.int64)))
     if shuffle:
@@ -118,6 +136,29 @@ def offline_dataset(
 
     ds = ds.map(pick, num_parallel_calls=AUTOTUNE, deterministic=True)
     return batched(ds)
+
+
+def _gathered(images, y, cached, batch_size, shuffle, seed):
+    """Batches gathered from every view's image: the order and view draws of the per-example path."""
+    views, n = images.shape[:2]
+    # Shuffling indices permutes like shuffling the examples: tf.data's order depends on the seed only.
+    order = tf.data.Dataset.range(n)
+    if shuffle:
+        order = order.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    draws = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
+    images, labels = tf.constant(images), tf.constant(y)
+    outputs = keras.tree.map_structure(tf.constant, cached)
+
+    def gather(index, draw):
+        where = tf.stack([tf.math.floormod(draw, views), index], axis=-1)
+        image = tf.gather_nd(images, where)
+        if image.dtype == tf.uint8:
+            image = tf.cast(image, tf.float32) / 255.0
+        return {INPUT_KEY: image, **keras.tree.map_structure(lambda v: tf.gather_nd(v, where), outputs)}, tf.gather(
+            labels, index
+        )
+
+    return tf.data.Dataset.zip(order, draws).batch(batch_size).map(gather, num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
 def shard_indices(num_examples, shard_id, num_shards):

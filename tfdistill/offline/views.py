@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from tfdistill.data.pipelines import augment_image, to_float_images
 
+
 def as_inputs(x, views=1):
     """Images (uint8 scaled to [0, 1], a channel axis added) or other float inputs."""
     x = np.asarray(x)
@@ -33,3 +34,22 @@ def view_image(image, index, view, seed):
         return image
     augmented = augment_image(image, view_seed(seed, index, view))
     return tf.cond(tf.equal(view, 0), lambda: image, lambda: augmented)
+
+
+def all_views(x, views, seed, batch_size=4096):
+    """Every view of every example, shape `(views, n, ...)`: `uint8` for `uint8` images, else float32.
+
+    The same images as `view_image` gives one at a time: a flip and a shift
+    move pixels without changing them, so `uint8` keeps them exactly.
+    """
+    x = np.asarray(x)
+    images = as_inputs(x, views)
+    out = []
+    for view in range(views):
+        ds = tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices(images), tf.data.Dataset.range(len(images)))
+        ds = ds.map(lambda image, index, v=view: view_image(image, index, tf.constant(v, tf.int64), seed))
+        out.append(np.concatenate([batch.numpy() for batch in ds.batch(batch_size)]))
+    stacked = np.stack(out)
+    if x.dtype == np.uint8:
+        return np.round(stacked * 255.0).astype(np.uint8)
+    return stacked
