@@ -24,3 +24,22 @@ def toy_data(n=64, inputs=8, classes=3, seed=0):
     x = rng.normal(size=(n, inputs)).astype("float32")
     y = rng.integers(0, classes, size=n).astype("int32")
     return x, y
+
+
+def image_teacher(name="teacher"):
+    """A linear teacher on 6x6 grey images, 4 classes."""
+    x_in = keras.Input((6, 6, 1))
+    return keras.Model(x_in, keras.layers.Dense(4)(keras.layers.Flatten()(x_in)), name=name)
+
+
+def image_student():
+    """A tiny CNN student on 6x6 grey images, 4 classes."""
+    x_in = keras.Input((6, 6, 1))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(3, 3)(x_in))
+    return keras.Model(x_in, keras.layers.Dense(4)(x), name="student")
+
+
+def small_images(n=40, seed=0):
+    """`n` random uint8 6x6 images and labels in [0, 4)."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(n, 6, 6), dtype=np.uint8), rng.integers(0, 4, n)

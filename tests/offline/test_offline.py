@@ -8,24 +8,12 @@ import tensorflow as tf
 import tfdistill
 from tfdistill import offline
 from tfdistill.data import to_float_images
-
-
-def image_teacher(name="teacher"):
-    x_in = keras.Input((6, 6, 1))
-    x = keras.layers.Flatten()(x_in)
-    return keras.Model(x_in, keras.layers.Dense(4)(x), name=name)
-
-
-def image_student():
-    x_in = keras.Input((6, 6, 1))
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(3, 3)(x_in))
-    return keras.Model(x_in, keras.layers.Dense(4)(x), name="student")
+from helpers import image_student, image_teacher, small_images
 
 
 @pytest.fixture
 def images():
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 256, size=(40, 6, 6), dtype=np.uint8), rng.integers(0, 4, 40)
+    return small_images()
 
 
 @pytest.mark.slow

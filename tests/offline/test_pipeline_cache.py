@@ -8,23 +8,12 @@ import tensorflow as tf
 import tfdistill
 from tfdistill.data import make_dataset
 from tfdistill.offline.pipeline_cache import cache_dataset, pipeline_randomness
-
-
-def image_teacher():
-    x_in = keras.Input((6, 6, 1))
-    return keras.Model(x_in, keras.layers.Dense(4)(keras.layers.Flatten()(x_in)), name="teacher")
-
-
-def image_student():
-    x_in = keras.Input((6, 6, 1))
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(3, 3)(x_in))
-    return keras.Model(x_in, keras.layers.Dense(4)(x), name="student")
+from helpers import image_student, image_teacher, small_images
 
 
 @pytest.fixture
 def images():
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 256, size=(40, 6, 6), dtype=np.uint8), rng.integers(0, 4, 40)
+    return small_images()
 
 
 def test_deterministic_pipelines_have_no_randomness(images):
