@@ -1,7 +1,11 @@
+import sys
+
+import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras
-from tfdistill.export import ExportVerificationError, export_tflite, verify, convert
+from tfdistill.export import ExportVerificationError, TFLiteRunner, convert, export_tflite, verify
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +83,38 @@ def test_existing_file_is_not_overwritten(trained, tmp_path):
 def test_unknown_quantization(trained):
     with pytest.raises(ValueError, match=r"`quantization`. Expected one of"):
         convert(trained[0], "int4")
+
+
+def _outputs(interpreter, x):
+    interpreter.allocate_tensors()
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    outputs = []
+    for example in x:
+        interpreter.set_tensor(source["index"], example[None].astype("float32"))
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(target["index"]).copy())
+    return np.concatenate(outputs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quantization", ["float32", "int8"])
+def test_litert_and_the_deprecated_tf_lite_interpreter_give_the_same_numbers(trained, quantization):
+    litert = pytest.importorskip("ai_edge_litert.interpreter")
+    model, x, _ = trained
+    content = convert(model, quantization, representative_data=x[:200])
+    runner = TFLiteRunner(content)
+    assert type(runner.interpreter).__module__.startswith("ai_edge_litert")  # the maintained runtime is used
+    new = _outputs(litert.Interpreter(model_content=content), x[1400:1500])
+    old = _outputs(tf.lite.Interpreter(model_content=content), x[1400:1500])
+    np.testing.assert_array_equal(new, old)
+    np.testing.assert_array_equal(np.concatenate([runner(e) for e in x[1400:1500]]), new)
+
+
+@pytest.mark.slow
+def test_without_litert_the_runner_falls_back_to_tf_lite(trained, monkeypatch):
+    model, x, _ = trained
+    content = convert(model, "float32")
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # `import` now raises ImportError
+    runner = TFLiteRunner(content)
+    assert type(runner.interpreter) is tf.lite.Interpreter
+    np.testing.assert_allclose(runner(x[1400]), model.predict(x[1400:1401], verbose=0), atol=1e-5)
