@@ -306,3 +306,16 @@ def test_compile_defaults_are_kd_at_t1_on_the_teachers_probabilities_alone():
     s = distiller.student(x, training=False).numpy()
     logs = distiller.evaluate(x, y, batch_size=len(x), return_dict=True, verbose=0)
     assert logs["loss"] == pytest.approx(_hand_kd(t, s, 1.0).mean(), rel=1e-5)
+
+
+def test_fit_on_a_dataset_keeps_its_order_without_keras_shuffle_warning():
+    import warnings
+
+    x, y = toy_data()
+    distiller = tfdistill.Distiller(dense_model(8, "teacher"), dense_model(4, "student"))
+    distiller.compile("adam")
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        distiller.fit(data, epochs=1, verbose=0)
+    assert not [w for w in caught if "shuffle" in str(w.message)], [str(w.message) for w in caught]
