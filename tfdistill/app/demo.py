@@ -16,12 +16,19 @@ import numpy as np
 from tfdistill import offline
 from tfdistill.app.config import DEFAULTS
 from tfdistill.app.models import build_student
-from tfdistill.app.training import accuracy, keras_file_size, load_teacher, train_student, train_teacher
+from tfdistill.app.training import (
+    accuracy,
+    calibration_images,
+    fidelity_on_train_and_test,
+    keras_file_size,
+    load_teacher,
+    train_student,
+    train_teacher,
+)
 from tfdistill.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 from tfdistill.data.pipelines import make_dataset, to_float_images
 from tfdistill.export.saved_model import export_saved_model, latest_version_dir
 from tfdistill.export.tflite import export_tflite
-from tfdistill.fidelity import fidelity_from_logits
 from tfdistill.stats import describe_gain
 
 # Standard deviation across seeds of one student's test accuracy here (README), x2.
@@ -54,7 +61,7 @@ class Recipe:
         return settings
 
 
-def load_or_train_teacher(saved_models, x_train, y_train, retrain=False, epochs=24, seed=0):
+def load_or_train_teacher(saved_models, x_train, y_train, retrain=False, epochs=DEFAULTS["teacher"]["epochs"], seed=0):
     """The latest shipped teacher under `saved_models/`, or a newly trained one."""
     model_dir = os.path.join(saved_models, TEACHER_NAME)
     latest = latest_version_dir(model_dir)
@@ -158,13 +165,9 @@ def run(
         "(the README gives the mean gain over several seeds with its 95 % interval). "
         f"The student has {teacher.count_params() / distilled.count_params():.0f}x fewer parameters than the teacher."
     )
-    # The teacher's outputs are not recomputed: view 0 of the cache is the
-    # teacher on the training images themselves.
-    distilled_train_logits = distilled.predict(to_float_images(x_train), batch_size=1024, verbose=0)
-    fidelity = {
-        "train": fidelity_from_logits(logits[0], distilled_train_logits, y_train),
-        "test": fidelity_from_logits(teacher_test_logits, distilled_test_logits, y_test),
-    }
+    fidelity = fidelity_on_train_and_test(
+        distilled, x_train, y_train, logits[0], teacher_test_logits, distilled_test_logits, y_test
+    )
     print("How closely the distilled student follows the teacher:")
     for split, report in fidelity.items():
         print(f"  {split:<5} {report}")
@@ -174,7 +177,7 @@ def run(
             distilled, os.path.join(saved_models, STUDENT_NAME), raw_shape=(None, 28, 28), class_names=CLASS_NAMES
         )
         print(f"Distilled student exported to {path}")
-        calibration = to_float_images(x_train[np.random.default_rng(recipe.seed).permutation(len(x_train))[: DEFAULTS["export"]["calibration_examples"]]])
+        calibration = calibration_images(x_train, DEFAULTS["export"]["calibration_examples"], recipe.seed)
         print("TFLite exports, verified on the test set:")
         for quantization in DEFAULTS["export"]["tflite"]:
             report = export_tflite(

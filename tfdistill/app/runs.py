@@ -25,7 +25,13 @@ from tfdistill import model_files, offline
 from tfdistill.app import config as config_module
 from tfdistill.app import reports
 from tfdistill.app.models import build_student
-from tfdistill.app.training import keras_file_size, load_teacher, train_student
+from tfdistill.app.training import (
+    calibration_images,
+    fidelity_on_train_and_test,
+    keras_file_size,
+    load_teacher,
+    train_student,
+)
 from tfdistill.callbacks import BackupAndRestore
 from tfdistill.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 from tfdistill.data.pipelines import make_dataset, to_float_images
@@ -33,7 +39,6 @@ from tfdistill.errors import ExportVerificationError
 from tfdistill.export.atomic import save_keras
 from tfdistill.export.saved_model import export_saved_model
 from tfdistill.export.tflite import export_tflite
-from tfdistill.fidelity import fidelity_from_logits
 from tfdistill.stats import describe_gain, near_chance
 
 RUN_FILE = "run.json"
@@ -200,7 +205,7 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
         path = export_saved_model(students["distilled"], os.path.join(export_dir, "student"),
                                   raw_shape=(None, 28, 28), class_names=CLASS_NAMES)
         print(f"SavedModel written to {path}")
-    calibration = to_float_images(x_train[np.random.default_rng(settings["seed"]).permutation(len(x_train))[: config["export"]["calibration_examples"]]])
+    calibration = calibration_images(x_train, config["export"]["calibration_examples"], settings["seed"])
     for quantization in config["export"]["tflite"]:
         print(f"TFLite {quantization}: converting and verifying on the test set")
         try:
@@ -222,12 +227,10 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
             "bytes": report.file_bytes, "accuracy": report.accuracy, "latency_ms": report.median_latency_ms,
         })
 
-    # The teacher is not run again: view 0 of the cache is its output on the training images themselves.
-    distilled_train_logits = students["distilled"].predict(to_float_images(x_train), batch_size=1024, verbose=0)
-    fidelity = {
-        "train": fidelity_from_logits(logits[0], distilled_train_logits, y_train),
-        "test": fidelity_from_logits(test_logits["teacher"], test_logits["student distilled"], y_test),
-    }
+    fidelity = fidelity_on_train_and_test(
+        students["distilled"], x_train, y_train, logits[0], test_logits["teacher"], test_logits["student distilled"],
+        y_test,
+    )
     _write_report(run_dir, config, rows, tflite_reports, histories, teacher, x_val, y_val, y_test, predictions, fidelity,
                   refused)
     results = {

@@ -12,7 +12,8 @@ from tfdistill.distiller import Distiller
 from tfdistill.errors import ConfigError
 from tfdistill.export.saved_model import load_exported_model
 from tfdistill.app.models import build_student, build_teacher
-from tfdistill.data.pipelines import make_dataset
+from tfdistill.data.pipelines import make_dataset, to_float_images
+from tfdistill.fidelity import fidelity_from_logits
 
 
 def cosine_adam(learning_rate, total_steps, warmup_steps=0):
@@ -118,6 +119,25 @@ def load_teacher(path):
             f"Invalid value for `teacher.path`: no .keras file or exported model found at {path!r}. "
             "Train one with `tfdistill train-teacher`, or point to a .keras file."
         ) from None
+
+
+def calibration_images(x_train, count, seed):
+    """`count` training images drawn at random (reproducibly from `seed`), as floats: the int8 calibration set."""
+    return to_float_images(x_train[np.random.default_rng(seed).permutation(len(x_train))[:count]])
+
+
+def fidelity_on_train_and_test(student, x_train, y_train, teacher_train_logits, teacher_test_logits,
+                               student_test_logits, y_test):
+    """The student's `Fidelity` to its teacher on the training and the test images.
+
+    `teacher_train_logits` are view 0 of the teacher's cache, its outputs on
+    the training images themselves, so the teacher is not run again.
+    """
+    student_train_logits = student.predict(to_float_images(x_train), batch_size=1024, verbose=0)
+    return {
+        "train": fidelity_from_logits(teacher_train_logits, student_train_logits, y_train),
+        "test": fidelity_from_logits(teacher_test_logits, student_test_logits, y_test),
+    }
 
 
 def keras_file_size(model):
