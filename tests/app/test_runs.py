@@ -75,6 +75,7 @@ def test_run_fidelity_reuses_the_teachers_cached_outputs_on_the_plain_training_i
     assert recorded["teacher_accuracy"] == pytest.approx(fresh.teacher_accuracy, abs=0.0011)
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_never_overwritten_without_the_flag(finished_run):
     run_dir, resolved, _ = finished_run
     before = os.path.getmtime(os.path.join(run_dir, "report.md"))
@@ -83,6 +84,7 @@ def test_a_finished_run_is_never_overwritten_without_the_flag(finished_run):
     assert os.path.getmtime(os.path.join(run_dir, "report.md")) == before
 
 
+@pytest.mark.slow
 def test_the_resolved_config_repeats_the_run(finished_run, capsys):
     run_dir, resolved, _ = finished_run
     cli.main(["distill", "--config", os.path.join(run_dir, "config.json"), "--output", "unused", "--print-config"])
@@ -112,6 +114,7 @@ def test_missing_teacher_points_to_train_teacher(tmp_path):
         runs.run_distillation(config.resolve(None, [f"teacher.path={tmp_path}/none"]), str(tmp_path / "r"), verbose=0)
 
 
+@pytest.mark.slow
 def test_students_are_evaluated_with_precise_batch_norm_statistics(finished_run):
     """1,000 images for 2 epochs (32 steps): lagging moving averages would leave both near chance."""
     run_dir, _, results = finished_run

@@ -71,6 +71,7 @@ def test_disagreeing_export_is_refused_and_not_written(trained, tmp_path, monkey
     assert not path.exists()
 
 
+@pytest.mark.slow
 def test_existing_file_is_not_overwritten(trained, tmp_path):
     model, x, y = trained
     path = tmp_path / "m.tflite"
@@ -80,6 +81,7 @@ def test_existing_file_is_not_overwritten(trained, tmp_path):
     assert path.read_bytes() == b"user's file"
 
 
+@pytest.mark.slow
 def test_unknown_quantization(trained):
     with pytest.raises(ValueError, match=r"`quantization`. Expected one of"):
         convert(trained[0], "int4")
