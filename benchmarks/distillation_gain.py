@@ -30,7 +30,6 @@ import tensorflow as tf
 import tfdistill
 from tfdistill import offline
 from common import shipped_teacher, validation_split
-from tfdistill.data import to_float_images
 from tfdistill.app.models import build_separable_student, build_student
 from tfdistill.stats import paired_difference
 
@@ -60,21 +59,10 @@ def flip_tta(teacher):
     return keras.Model(inputs, outputs, name="teacher_flip_tta")
 
 
-def materialized_views(x, views, seed=0):
-    """Every view of every image, as `offline.compute_teacher_logits` built them: `(views, n, h, w, 1)` uint8."""
-    images = to_float_images(x)
-    out = []
-    for view in range(views):
-        ds = tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices(images), tf.data.Dataset.range(len(x)))
-        ds = ds.map(lambda image, index, v=view: offline.view_image(image, index, tf.constant(v, tf.int64), seed))
-        out.append(np.concatenate([b.numpy() for b in ds.batch(4096)]))
-    return np.round(np.stack(out) * 255).astype(np.uint8)
-
-
 def fast_offline_dataset(images, y, logits, batch_size=128, seed=0):
     """`offline.offline_dataset`'s batches (one random view per example and epoch), drawn a batch at a time.
 
-    The views are precomputed (`materialized_views`), so an epoch gathers
+    The views are precomputed (`tfdistill.offline.views.all_views`), so an epoch gathers
     batches instead of rebuilding every augmented image; the order and draws
     are a fixed function of `seed`, the same for every row.
     """
@@ -139,7 +127,7 @@ def main():
     for variant in sorted(needed or {"shipped"}, key=lambda v: v == "assistant"):
         start = time.time()
         if variant == "assistant":
-            all_views = materialized_views(x_train, args.views)
+            all_views = offline.views.all_views(x_train, args.views, seed=0)
             teachers["assistant"] = train_assistant(teacher, all_views, y_train, logits["shipped"], args)
         logits[variant] = offline.cached_teacher_logits(
             teachers[variant], x_train, views=args.views, cache_dir=args.cache_dir, verbose=0
@@ -153,7 +141,7 @@ def main():
 
     start = time.time()
     if all_views is None:
-        all_views = materialized_views(x_train, args.views)
+        all_views = offline.views.all_views(x_train, args.views, seed=0)
     print(f"{args.views} views of {len(x_train):,} images materialized in {time.time() - start:.0f} s", flush=True)
     for seed in args.seeds:
         for student_name in args.students:
