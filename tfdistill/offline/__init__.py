@@ -9,12 +9,15 @@ per example: view `v` of example `i` is a deterministic function of
 For many classes, `top_k=` keeps the k largest logits and one remainder logit
 (`TopKLogits`). Any other deterministic `tf.data` pipeline is cached with
 `cache_dataset`, which refuses (and says why) a pipeline that changes between
-passes, leaving the teacher online.
+passes, leaving the teacher online. Data that does not fit in memory is
+streamed: `write_teacher_logits` writes the cache to disk and
+`streaming_offline_dataset` reads it memory-mapped.
 """
 
 from tfdistill.offline.datasets import distributed_offline_dataset, offline_dataset, shard_indices
 from tfdistill.offline.disk_cache import cache_key, cache_size_bytes, cached_teacher_logits
 from tfdistill.offline.pipeline_cache import cache_dataset, pipeline_randomness
+from tfdistill.offline.streaming import streaming_offline_dataset, write_teacher_logits
 from tfdistill.offline.teacher_runs import compute_teacher_logits, compute_teacher_outputs
 from tfdistill.offline.views import view_image
 from tfdistill.teacher_outputs import TopKLogits
@@ -31,5 +34,7 @@ __all__ = [
     "offline_dataset",
     "pipeline_randomness",
     "shard_indices",
+    "streaming_offline_dataset",
     "view_image",
+    "write_teacher_logits",
 ]
