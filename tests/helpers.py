@@ -43,3 +43,55 @@ def small_images(n=40, seed=0):
     """`n` random uint8 6x6 images and labels in [0, 4)."""
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, size=(n, 6, 6), dtype=np.uint8), rng.integers(0, 4, n)
+
+
+def digits_arrays():
+    """scikit-learn's 1,797 8x8 digit images as uint8 (0-16 scaled to 0-255) and their labels."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.round(digits.images * (255 / 16)).astype(np.uint8)
+    return images, digits.target.astype("int64")
+
+
+def digits_npz(path, class_names=True):
+    """Writes the digits as an `.npz` for `data.arrays`: 1,497 training and 300 test images."""
+    images, labels = digits_arrays()
+    extra = {"class_names": np.array([f"digit {i}" for i in range(10)])} if class_names else {}
+    np.savez(path, x_train=images[:1497], y_train=labels[:1497], x_test=images[1497:], y_test=labels[1497:], **extra)
+    return str(path)
+
+
+def digits_image_folder(path, per_class=30, size=16, split=True):
+    """Writes digits as grey PNGs at `size` px: `train/` and `test/` (5 per class) of class folders, or one level."""
+    import tensorflow as tf
+
+    images, labels = digits_arrays()
+    counts = {}
+    for image, label in zip(images, labels):
+        index = counts.get(label, 0)
+        if index >= per_class + (5 if split else 0):
+            continue
+        counts[label] = index + 1
+        part = ("test" if index >= per_class else "train") if split else ""
+        folder = os.path.join(path, part, f"digit_{label}")
+        os.makedirs(folder, exist_ok=True)
+        resized = tf.image.resize(image[..., None].astype("float32"), (size, size), method="nearest")
+        png = tf.io.encode_png(tf.cast(resized, tf.uint8)).numpy()
+        with open(os.path.join(folder, f"{index:04d}.png"), "wb") as f:
+            f.write(png)
+    return str(path)
+
+
+def digits_cnn(input_shape=(8, 8, 1), filters=4, classes=10, name="model", flatten=False):
+    """A small CNN for the digits; `filters=4` is a student, `filters=16, flatten=True` a teacher."""
+    x_in = keras.Input(input_shape, name="image")
+    x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x_in)
+    x = keras.layers.Conv2D(2 * filters, 3, padding="same", activation="relu")(x)
+    x = (keras.layers.Flatten() if flatten else keras.layers.GlobalAveragePooling2D())(x)
+    return keras.Model(x_in, keras.layers.Dense(classes, name="logits")(x), name=name)
+
+
+def digits_student(filters=4, size=8):
+    """`student.builder` target of the command-line tests."""
+    return digits_cnn((size, size, 1), filters=filters, name="student")

@@ -85,7 +85,7 @@ def test_evaluate_with_a_teacher_reports_the_shipped_students_fidelity():
     result = subprocess.run([sys.executable, "-m", "tfdistill.app.cli", "evaluate", student, "--teacher", teacher],
                             capture_output=True, text=True, check=True)
     lines = result.stdout.splitlines()
-    assert "Fashion-MNIST test accuracy 90.78% (10,000 images)" in lines[0]
+    assert "Fashion-MNIST test accuracy 90.78% (10,000 examples)" in lines[0]
     train = next(line for line in lines if line.strip().startswith("train"))
     test = next(line for line in lines if line.strip().startswith("test"))
     # Within 0.05 points (30 training / 5 test images): other CPUs may round a near-tie differently.

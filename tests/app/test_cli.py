@@ -71,7 +71,7 @@ def test_evaluate_reports_the_shipped_students_accuracy():
     student = os.path.join(repo, "saved_models", "fashion_mnist_student", "1", "assets.extra", "model.keras")
     result = subprocess.run([sys.executable, "-m", "tfdistill.app.cli", "evaluate", student],
                             capture_output=True, text=True, check=True)
-    assert "14,618 parameters, Fashion-MNIST test accuracy 90.31% (10,000 images)" in result.stdout
+    assert "14,618 parameters, Fashion-MNIST test accuracy 90.31% (10,000 examples)" in result.stdout
 
 
 @pytest.mark.parametrize("command", ["distill", "tune", "train-teacher", "evaluate", "export", "benchmark", "demo"])

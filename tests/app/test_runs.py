@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tfdistill.app import cli, config, runs, training
+from tfdistill.app import cli, config, data_sources, model_sources, runs
 from helpers import REPO
 
 TEACHER = os.path.join(REPO, "saved_models", "fashion_mnist_teacher")
@@ -64,9 +64,10 @@ def test_run_fidelity_reuses_the_teachers_cached_outputs_on_the_plain_training_i
     from tfdistill.data import to_float_images
 
     run_dir, resolved, _ = finished_run
-    (x_train, y_train), _, _ = runs._split(resolved)
+    data = data_sources.from_config(resolved["data"])
+    x_train, y_train = data.train.x, data.train.y
     student = keras.models.load_model(os.path.join(run_dir, "checkpoints", "student_distilled.keras"))
-    fresh = tfdistill.measure_fidelity(training.load_teacher(resolved["teacher"]["path"]), student,
+    fresh = tfdistill.measure_fidelity(model_sources.load_teacher(resolved["teacher"]["path"]), student,
                                        to_float_images(x_train), y_train)
     recorded = json.load(open(os.path.join(run_dir, "run.json")))["fidelity"]["train"]
     # float16 may flip a near-tie: at most one of the 1,000 images.

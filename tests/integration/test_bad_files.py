@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tfdistill import model_files
-from tfdistill.app import training
+from tfdistill.app import model_sources
 from tfdistill.data import DEFAULT_DIRECTORY, load_fashion_mnist, load_image_folder, load_npz, read_idx
 
 LABELS = os.path.join(DEFAULT_DIRECTORY, "t10k-labels-idx1-ubyte.gz")
@@ -133,7 +133,7 @@ def test_a_file_that_is_not_a_keras_archive(tmp_path):
     path = tmp_path / "teacher.keras"
     path.write_text("<html>Not Found</html>")
     with pytest.raises(ValueError, match=rf"Invalid teacher file '{path}': it is not a `.keras` file.*Received: b'<htm'"):
-        training.load_teacher(str(path))
+        model_sources.load_teacher(str(path))
 
 
 def test_a_truncated_or_foreign_zip_is_named(tmp_path):
@@ -159,7 +159,7 @@ def test_code_in_a_model_file_never_runs_unless_asked(tmp_path):
     marker.unlink()  # building the model ran it once here
     path = str(tmp_path / "teacher.keras")
     with pytest.raises(ValueError, match=rf"Invalid teacher file '{path}': it holds Python code.*`safe_mode=False`"):
-        training.load_teacher(path)
+        model_sources.load_teacher(path)
     assert not marker.exists()
     model_files.load_model(path, safe_mode=False)  # the user's explicit choice
     assert marker.exists()

@@ -32,30 +32,29 @@ def _demo(args):
 
 
 def _export(args):
-    import numpy as np
-
-    from tfdistill.data import CLASS_NAMES, load_fashion_mnist, to_float_images
+    from tfdistill.app import data_sources
     from tfdistill.export import export_saved_model, export_tflite
-
     from tfdistill.model_files import load_model
 
     model = load_model(args.model, role="model")
+    data = data_sources.from_argument(args.data, tuple(model.inputs[0].shape[1:]), args.data_dir)
     if args.format == "saved_model":
         path = export_saved_model(
             model, args.output, version=args.version, overwrite=args.overwrite,
-            raw_shape=(None, 28, 28), class_names=CLASS_NAMES,
+            raw_shape=(None, *data.raw_shape), raw_dtype=data.raw_dtype, scale=data.scale,
+            class_names=data.class_names,
         )
-        print(f"SavedModel written to {path}")
+        print(f"SavedModel written to {path}: serving_default takes {data.raw_dtype} examples of shape "
+              f"{tuple(data.raw_shape)} and returns probabilities, class_id and class_name ({data.description})")
         return 0
-    (x_train, _), (x_test, y_test) = load_fashion_mnist(args.data_dir)
-    rng = np.random.default_rng(args.seed)
-    calibration = to_float_images(x_train[rng.permutation(len(x_train))[: args.calibration_examples]])
+    calibration = data.sample(data.train, args.calibration_examples, args.seed)
+    x_test, y_test = data.arrays(data.test, limit=args.verify_examples)
     report = export_tflite(
-        model, args.output, to_float_images(x_test), y_test, args.quantization,
+        model, args.output, x_test, y_test, args.quantization,
         representative_data=calibration, min_agreement=args.min_agreement,
         overwrite=args.overwrite, num_calibration=args.calibration_examples, int8_io=args.int8_io,
     )
-    print(f"TFLite written to {args.output}, verified on the Fashion-MNIST test set:")
+    print(f"TFLite written to {args.output}, verified on {len(y_test):,} test examples of {data.description}:")
     print(f"  {report}")
     return 0
 
@@ -99,6 +98,11 @@ def _train_teacher(args):
     return 0
 
 
+_DATA_HELP = (
+    "the data: NAME.npz (x_train, y_train, x_test, y_test, optional class_names), an image folder "
+    "(class sub-folders, or train/ and test/ of them; images read at the model's input size), or "
+    "tfds:NAME; default: Fashion-MNIST"
+)
 _STRIP_SOFTMAX_FILE = "Save `tfdistill.strip_softmax(model)` to a .keras file and pass that file."
 
 
@@ -106,8 +110,8 @@ def _evaluate(args):
     import numpy as np
 
     from tfdistill import validation
+    from tfdistill.app import data_sources
     from tfdistill.model_files import load_model
-    from tfdistill.data import load_fashion_mnist, to_float_images
 
     for argument, path in (("model", args.model), ("--teacher", args.teacher)):
         if path is not None and not os.path.isfile(path):
@@ -122,38 +126,47 @@ def _evaluate(args):
 
         with open(args.model, "rb") as f:
             runner = TFLiteRunner(f.read())
+        input_shape = tuple(int(d) for d in runner.input["shape"][1:])
 
-        def predict(x):
-            return np.concatenate([runner(image) for image in x])
+        def predict(batches):
+            return np.concatenate([runner(example) for x, _ in batches for example in x.numpy()])
 
         parameters = "n/a"
     else:
         model = load_model(args.model, role="model")
+        input_shape = tuple(model.inputs[0].shape[1:])
         if args.teacher is not None:
             validation.check_logits_model(model, "model", remedy=_STRIP_SOFTMAX_FILE)
 
-        def predict(x):
-            return model.predict(x, batch_size=1024, verbose=0)
+        def predict(batches):
+            return model.predict(batches, verbose=0)
 
         parameters = f"{model.count_params():,}"
     teacher = None
     if args.teacher is not None:
         teacher = load_model(args.teacher, role="teacher")
         validation.check_logits_model(teacher, "--teacher", remedy=_STRIP_SOFTMAX_FILE)
-    (x_train, y_train), (x_test, y_test) = load_fashion_mnist(args.data_dir)
-    splits = {"test": (to_float_images(x_test), y_test)}
+    data = data_sources.from_argument(args.data, input_shape, args.data_dir)
+    splits = {"test": data.test}
     if teacher is not None:
-        splits = {"train": (to_float_images(x_train), y_train), **splits}
-    logits = {split: predict(x) for split, (x, _) in splits.items()}
+        splits = {"train": data.train, **splits}
+    logits = {name: predict(data.batches(split)) for name, split in splits.items()}
+    classes = logits["test"].shape[-1]
+    if len(data.class_names) != classes or data.test.y.max() >= classes:
+        raise ValueError(
+            f"Invalid value for argument `--data`: {data.description} has {len(data.class_names)} classes "
+            f"(labels up to {data.test.y.max()}) but the model outputs {classes}."
+        )
+    accuracy = np.mean(logits["test"].argmax(-1) == data.test.y)
     print(f"{args.model}: {size:,} bytes, {parameters} parameters, "
-          f"Fashion-MNIST test accuracy {np.mean(logits['test'].argmax(-1) == y_test):.2%} ({len(y_test):,} images)")
+          f"{data.description} test accuracy {accuracy:.2%} ({len(data.test):,} examples)")
     if teacher is not None:
         from tfdistill.fidelity import fidelity_from_logits
 
         print(f"Fidelity to the teacher {args.teacher}:")
-        for split, (x, y) in splits.items():
-            teacher_logits = teacher.predict(x, batch_size=1024, verbose=0)
-            print(f"  {split:<5} {fidelity_from_logits(teacher_logits, logits[split], y)}")
+        for name, split in splits.items():
+            teacher_logits = teacher.predict(data.batches(split), verbose=0)
+            print(f"  {name:<5} {fidelity_from_logits(teacher_logits, logits[name], split.y)}")
     return 0
 
 
@@ -208,12 +221,14 @@ def build_parser():
 
     export = commands.add_parser(
         "export",
-        help="Export a Fashion-MNIST .keras model to TFLite (verified) or a TF Serving SavedModel.",
+        help="Export a .keras classifier to TFLite (verified on --data) or a TF Serving SavedModel.",
         description=(
-            "TFLite: converts with TF's converter, runs the .tflite model on the test set and "
-            "refuses to write it when its top-1 agreement with the Keras model is below "
-            "--min-agreement. SavedModel: writes OUTPUT/VERSION/ (the next version unless "
-            "--version is given) with a serving_default signature on raw uint8 images."
+            "TFLite: converts with TF's converter (int8 calibrated on examples of --data), runs the "
+            ".tflite model on the data's test split and refuses to write it when its top-1 agreement "
+            "with the Keras model is below --min-agreement. SavedModel: writes OUTPUT/VERSION/ (the "
+            "next version unless --version is given) with a serving_default signature that takes the "
+            "data's raw examples (uint8 images of its size, or float arrays) and returns "
+            "probabilities, class ids and the data's class names."
         ),
     )
     export.add_argument("model", help="the .keras file to export")
@@ -221,12 +236,15 @@ def build_parser():
     export.add_argument("--output", required=True, help="the .tflite file, or the SavedModel's model folder saved_models/NAME")
     export.add_argument("--quantization", choices=["float32", "float16", "dynamic_range", "int8"], default="int8", help="TFLite only (default: %(default)s)")
     export.add_argument("--int8-io", action="store_true", help="int8 input and output tensors (with --quantization int8)")
-    export.add_argument("--calibration-examples", type=int, default=200, help="int8 calibration images from the training set (default: %(default)s)")
+    export.add_argument("--calibration-examples", type=int, default=200, help="int8 calibration examples drawn from the data's training split (default: %(default)s)")
     export.add_argument("--min-agreement", type=float, default=0.99, help="lowest top-1 agreement accepted (default: %(default)s)")
     export.add_argument("--version", type=int, default=None, help="SavedModel version number (default: next)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing file or version")
-    export.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder")
+    export.add_argument("--data", default=None, help=_DATA_HELP)
+    export.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder, or TFDS's data_dir")
     export.add_argument("--seed", type=int, default=0, help="seed of the calibration sample (default: %(default)s)")
+    export.add_argument("--verify-examples", type=int, default=10_000,
+                        help="verify the TFLite model on at most this many test examples (default: %(default)s)")
     export.set_defaults(func=_export)
 
     from tfdistill.app.config import DEFAULTS
@@ -298,17 +316,19 @@ def build_parser():
 
     evaluate = commands.add_parser(
         "evaluate",
-        help="Test accuracy, size and parameters of a .keras or .tflite model on Fashion-MNIST.",
+        help="Test accuracy, size and parameters of a .keras or .tflite model on --data.",
         description="Loads MODEL (.keras, or .tflite run in the TFLite interpreter) and reports its "
-                    "file size, parameter count and accuracy on the 10,000 Fashion-MNIST test images; "
-                    "with --teacher, also how closely it follows that teacher.",
+                    "file size, parameter count and accuracy on the test split of --data (default: the "
+                    "10,000 Fashion-MNIST test images); with --teacher, also how closely it follows "
+                    "that teacher.",
     )
     evaluate.add_argument("model", help="a .keras or .tflite file")
-    evaluate.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder")
+    evaluate.add_argument("--data", default=None, help=_DATA_HELP)
+    evaluate.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder, or TFDS's data_dir")
     evaluate.add_argument(
         "--teacher", default=None,
         help="a teacher .keras file: also report the model's fidelity to it (top-1 agreement, KL) "
-             "on the 60,000 training and the 10,000 test images",
+             "on the data's training and test splits",
     )
     evaluate.set_defaults(func=_evaluate)
 

@@ -16,16 +16,29 @@ from tfdistill.errors import ConfigError
 DEFAULTS = {
     "data": {
         "dataset": "fashion_mnist",
+        "arrays": None,
+        "image_folder": None,
+        "image_size": None,
+        "class_names": None,
+        "test_size": 0.2,
+        "tfds": None,
+        "tfds_train_split": "train",
+        "tfds_test_split": "test",
         "data_dir": None,
         "train_subset": None,
-        "validation_size": 5000,
+        "validation_size": None,
         "seed": 0,
     },
     "teacher": {
         "path": "saved_models/fashion_mnist_teacher",
+        "outputs": "logits",
+        "output_key": None,
         "epochs": 24,
     },
     "student": {
+        "path": None,
+        "builder": None,
+        "args": {},
         "width": 16,
     },
     "distill": {
@@ -46,8 +59,30 @@ DEFAULTS = {
         "tflite": ["float32", "int8"],
         "min_agreement": 0.99,
         "calibration_examples": 200,
+        "verify_examples": 10000,
     },
 }
+
+# What each key is, for `tfdistill distill --help` and the README.
+HELP = {
+    "data.dataset": "the built-in dataset when no other form is given: fashion_mnist",
+    "data.arrays": "an .npz with x_train, y_train, x_test, y_test (and optional class_names)",
+    "data.image_folder": "a folder of class sub-folders (or train/ and test/ of them), streamed from disk",
+    "data.image_size": "[height, width] to read images at (default: the teacher's input size)",
+    "data.class_names": "an image folder's class folders in the teacher's class order (default: sorted by name)",
+    "data.test_size": "an image folder without train/ and test/: the test split, a count or a fraction",
+    "data.tfds": "a TFDS dataset name (tensorflow-datasets, data prepared locally)",
+    "data.validation_size": "held out of the training split for validation: a count or a fraction "
+                            "(default: 5,000 or a tenth of the training examples, whichever is fewer)",
+    "teacher.path": "a .keras file, a SavedModel folder or a TF Serving model folder (its highest version)",
+    "teacher.outputs": "what the teacher outputs: logits, or probabilities (distilled as their logarithm)",
+    "teacher.output_key": "a SavedModel's output to read when its signature has several",
+    "student.path": "a .keras student; its weights are the initial weights of both runs",
+    "student.builder": "package.module:function that returns the student (called with student.args)",
+    "student.width": "the built-in CNN student's width, when neither path nor builder is given",
+}
+# Keys whose value is a count or a fraction of the examples it is taken from.
+COUNT_OR_FRACTION = ("data.validation_size", "data.test_size")
 
 DATASETS = ("fashion_mnist",)
 
@@ -55,7 +90,7 @@ DATASETS = ("fashion_mnist",)
 
 
 def _type_name(value):
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list"}.get(
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a mapping"}.get(
         type(value), type(value).__name__
     )
 
@@ -66,9 +101,23 @@ def _closest(key, valid):
 
 
 def _check_value(path, value, default):
+    if path in COUNT_OR_FRACTION:
+        if value is None and default is None:
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"Invalid value for `{path}`: expected a count (an integer >= 0) or a fraction "
+                              f"in [0, 1). Received: {value!r}")
+        if isinstance(value, float) and value >= 1:
+            if not value.is_integer():
+                raise ConfigError(f"Invalid value for `{path}`: expected a fraction in [0, 1) or a count. Received: {value!r}")
+            value = int(value)
+        return value
     if default is None:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
-            raise ConfigError(f"Invalid value for `{path}`: expected a number, a string or null. Received: {value!r}")
+        lists = {"data.image_size": "a list [height, width]", "data.class_names": "a list of folder names"}
+        allowed = (list,) if path in lists else (int, float, str)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, allowed)):
+            expected = lists.get(path, "a number, a string")
+            raise ConfigError(f"Invalid value for `{path}`: expected {expected} or null. Received: {value!r}")
         return value
     if isinstance(default, bool):
         ok = isinstance(value, bool)
@@ -150,7 +199,7 @@ def _check_ranges(config):
         )
     for path, minimum in (
         ("distill.epochs", 1), ("distill.batch_size", 1), ("distill.views", 1), ("student.width", 1),
-        ("teacher.epochs", 1), ("data.validation_size", 0), ("export.calibration_examples", 1),
+        ("teacher.epochs", 1), ("export.calibration_examples", 1), ("export.verify_examples", 1),
     ):
         section, key = path.split(".")
         if config[section][key] < minimum:
@@ -176,8 +225,22 @@ def _check_ranges(config):
             raise ConfigError(
                 f"Invalid value in `export.tflite`: expected items of {list(QUANTIZATIONS)}. Received: {quantization!r}"
             )
+    if config["teacher"]["outputs"] not in ("logits", "probabilities"):
+        raise ConfigError(
+            "Invalid value for `teacher.outputs`: expected 'logits' or 'probabilities'."
+            f"{_closest(config['teacher']['outputs'], ['logits', 'probabilities'])} Received: {config['teacher']['outputs']!r}"
+        )
+    if config["student"]["path"] is not None and config["student"]["builder"] is not None:
+        raise ConfigError("Invalid config: give `student.path` or `student.builder`, not both.")
+    builder = config["student"]["builder"]
+    if builder is not None and (not isinstance(builder, str) or builder.count(":") != 1):
+        raise ConfigError(
+            "Invalid value for `student.builder`: expected 'package.module:function'. "
+            f"Received: {builder!r}"
+        )
     subset = config["data"]["train_subset"]
-    if subset is not None and (not isinstance(subset, int) or subset <= config["data"]["validation_size"]):
+    validation_size = config["data"]["validation_size"]
+    if subset is not None and (not isinstance(subset, int) or (isinstance(validation_size, int) and subset <= validation_size)):
         raise ConfigError(
             "Invalid value for `data.train_subset`: expected null or an integer larger than "
             f"`data.validation_size` ({config['data']['validation_size']}). Received: {subset!r}"

@@ -15,13 +15,13 @@ import numpy as np
 
 from tfdistill import offline
 from tfdistill.app.config import DEFAULTS
+from tfdistill.app.model_sources import load_teacher
 from tfdistill.app.models import build_student
 from tfdistill.app.training import (
     accuracy,
     calibration_images,
     fidelity_on_train_and_test,
     keras_file_size,
-    load_teacher,
     train_student,
     train_teacher,
 )

@@ -6,6 +6,7 @@
       metrics/NAME.csv       loss terms and accuracies per epoch (scratch, distilled)
       tensorboard/NAME/      TensorBoard logs
       checkpoints/           backups while training (resume after a crash), final .keras students
+      cache/                 a streamed image folder's teacher logits (.npy, read memory-mapped)
       export/                the distilled student: SavedModel (NAME/VERSION) and verified .tflite files
       report.md, plots/      the report and its PNG plots
 """
@@ -15,6 +16,7 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 import time
 
 import keras
@@ -23,22 +25,14 @@ import tensorflow as tf
 
 from tfdistill import model_files, offline
 from tfdistill.app import config as config_module
-from tfdistill.app import reports
-from tfdistill.app.models import build_student
-from tfdistill.app.training import (
-    calibration_images,
-    fidelity_on_train_and_test,
-    keras_file_size,
-    load_teacher,
-    train_student,
-)
+from tfdistill.app import data_sources, model_sources, reports
+from tfdistill.app.training import keras_file_size, train_student
 from tfdistill.callbacks import BackupAndRestore
-from tfdistill.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
-from tfdistill.data.pipelines import make_dataset, to_float_images
 from tfdistill.errors import ExportVerificationError
 from tfdistill.export.atomic import save_keras
 from tfdistill.export.saved_model import export_saved_model
 from tfdistill.export.tflite import export_tflite
+from tfdistill.fidelity import fidelity_from_logits
 from tfdistill.stats import describe_gain, near_chance
 
 RUN_FILE = "run.json"
@@ -104,14 +98,58 @@ def keras_latency_ms(model, x, repeats=200):
     return float(np.median(times) * 1000)
 
 
-def _split(config):
-    (x, y), (x_test, y_test) = load_fashion_mnist(config["data"]["data_dir"])
-    if config["data"]["train_subset"]:
-        x, y = x[: config["data"]["train_subset"]], y[: config["data"]["train_subset"]]
-    order = np.random.default_rng(config["data"]["seed"]).permutation(len(x))
-    val_size = config["data"]["validation_size"]
-    train_idx, val_idx = order[: len(x) - val_size], order[len(x) - val_size :]
-    return (x[train_idx], y[train_idx]), (x[val_idx], y[val_idx]), (x_test, y_test)
+def load_inputs(config):
+    """The teacher, the `Data` and the student factory of a resolved config, checked together.
+
+    Everything a run needs is loaded and checked here, before any folder is
+    written or the teacher runs: a missing file, a signature or data the
+    models cannot take, labels or class names that do not match the outputs.
+
+    Returns:
+        `(teacher, data, make_student)`; `make_student(name)` returns a fresh
+        student with the run's initial weights.
+    """
+    teacher = model_sources.load_teacher(config["teacher"]["path"], config["teacher"]["output_key"],
+                                         config["teacher"]["outputs"])
+    data = data_sources.from_config(config["data"], tuple(teacher.inputs[0].shape[1:]))
+    make_student = model_sources.student_factory(
+        config["student"], data.input_shape, int(teacher.outputs[0].shape[-1]), config["distill"]["seed"]
+    )
+    model_sources.check_models_and_data(teacher, make_student(), data)
+    return teacher, data, make_student
+
+
+def teacher_pass(teacher, data, settings, run_dir, verbose):
+    """Runs the teacher once over the training split's views; returns `(train dataset, view-0 logits)`.
+
+    Arrays are cached in memory (`offline.compute_teacher_logits`); a
+    streamed image folder's cache is written to `RUN_DIR/cache/teacher_logits.npy`
+    and read memory-mapped (`offline.write_teacher_logits`), so neither its
+    images nor its logits are ever all in memory. A resumed run reuses the file.
+    """
+    if not data.streamed:
+        logits = offline.compute_teacher_logits(teacher, data.train.x, views=settings["views"], seed=settings["seed"],
+                                                verbose=verbose)
+        train = offline.offline_dataset(data.train.x, data.train.y, logits, batch_size=settings["batch_size"],
+                                        seed=settings["seed"], view_seed=settings["seed"])
+        return train, logits[0]
+    path = os.path.join(run_dir, "cache", "teacher_logits.npy")
+    load = data.load_example(data.train)
+    if not os.path.exists(path):  # written under a temporary name: present means complete
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        offline.write_teacher_logits(teacher, load, len(data.train), path, views=settings["views"],
+                                     seed=settings["seed"], verbose=verbose)
+    train = offline.streaming_offline_dataset(load, data.train.y, path, batch_size=settings["batch_size"],
+                                              seed=settings["seed"], view_seed=settings["seed"])
+    return train, np.load(path, mmap_mode="r")[0]
+
+
+def peak_rss_bytes():
+    """This process's peak resident memory so far, in bytes."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
 def _read_history(path):
@@ -120,7 +158,7 @@ def _read_history(path):
     return {key: [float(row[key]) for row in rows] for key in rows[0] if key != "epoch"}
 
 
-def _train_student(name, teacher, train, validation, initial, config, run_dir, soft, verbose, batch_norm_data=None):
+def _train_student(name, teacher, train, validation, make_student, config, run_dir, soft, verbose, batch_norm_data=None):
     saved = os.path.join(run_dir, "checkpoints", f"student_{name}.keras")
     if os.path.exists(saved):  # finished before the run was interrupted
         print(f"Reusing {saved} from the interrupted run")
@@ -132,8 +170,9 @@ def _train_student(name, teacher, train, validation, initial, config, run_dir, s
         BackupAndRestore(os.path.join(run_dir, "checkpoints", f"backup_{name}")),
     ]
     student, _ = train_student(
-        teacher, train, initial, config["distill"], config["student"]["width"], soft=soft, callbacks=callbacks,
+        teacher, train, None, config["distill"], None, soft=soft, callbacks=callbacks,
         verbose=verbose, validation_data=validation, batch_norm_data=batch_norm_data, name=f"student_{name}",
+        make_student=make_student,
     )
     save_keras(student, saved)  # atomic: a resumed run never reloads half a file
     return student, _read_history(os.path.join(run_dir, "metrics", f"{name}.csv"))
@@ -161,41 +200,41 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
         `histories` and `seconds`.
     """
     check_output_dir(run_dir, config, overwrite)
-    teacher = load_teacher(config["teacher"]["path"])
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = _split(config)  # raises if data is missing
+    teacher, data, make_student = load_inputs(config)  # raises before anything is written
     os.makedirs(run_dir, exist_ok=True)
     start = time.time()
     _write_json(os.path.join(run_dir, "config.json"), config)
     _write_json(os.path.join(run_dir, RUN_FILE), {"status": "running", "started": time.ctime()})
 
     settings = config["distill"]
-    print(f"Caching the teacher's logits for {len(x_train):,} images x {settings['views']} views")
-    logits = offline.compute_teacher_logits(teacher, x_train, views=settings["views"], seed=settings["seed"], verbose=verbose)
-    train = offline.offline_dataset(x_train, y_train, logits, batch_size=settings["batch_size"], seed=settings["seed"], view_seed=settings["seed"])
-    x_val, x_test = to_float_images(x_val), to_float_images(x_test)
-    validation = (x_val, y_val) if len(x_val) else None
-    keras.utils.set_random_seed(settings["seed"])
-    initial = build_student(width=config["student"]["width"]).get_weights()
+    print(f"Data: {data.description}, {len(data.train):,} training, {len(data.validation):,} validation and "
+          f"{len(data.test):,} test examples, {len(data.class_names)} classes"
+          + (" (streamed from disk)" if data.streamed else ""))
+    print(f"Caching the teacher's logits for {len(data.train):,} examples x {settings['views']} views")
+    train, teacher_train_logits = teacher_pass(teacher, data, settings, run_dir, verbose)
+    validation = data.batches(data.validation) if len(data.validation) else None
+    x_test, y_test = data.arrays(data.test, limit=config["export"]["verify_examples"])
+    y_test_all = data.test.y
 
     students, histories = {}, {}
     names = (["scratch"] if settings["train_scratch"] else []) + ["distilled"]
     for name in names:
         print(f"Training the {name} student: {settings['epochs']} epochs")
         students[name], histories[name] = _train_student(
-            name, teacher, train, validation, initial, config, run_dir, soft=name == "distilled", verbose=verbose,
-            batch_norm_data=make_dataset(x_train, y_train, batch_size=512),
+            name, teacher, train, validation, make_student, config, run_dir, soft=name == "distilled",
+            verbose=verbose, batch_norm_data=data.batches(data.train),
         )
 
     rows = []
     test_logits, predictions = {}, {}
     for name, model in [("teacher", teacher)] + [(f"student {n}", students[n]) for n in names]:
-        test_logits[name] = model.predict(x_test, batch_size=1024, verbose=0)
+        test_logits[name] = model.predict(data.batches(data.test), verbose=0)
         predictions[name] = test_logits[name].argmax(-1)
         rows.append({
             "name": name,
             "parameters": model.count_params(),
             "bytes": keras_file_size(model),
-            "accuracy": float(np.mean(predictions[name] == y_test)),
+            "accuracy": float(np.mean(predictions[name] == y_test_all)),
             "latency_ms": keras_latency_ms(model, x_test),
         })
 
@@ -203,11 +242,12 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
     export_dir = os.path.join(run_dir, "export")
     if config["export"]["saved_model"]:
         path = export_saved_model(students["distilled"], os.path.join(export_dir, "student"),
-                                  raw_shape=(None, 28, 28), class_names=CLASS_NAMES)
+                                  raw_shape=(None, *data.raw_shape), raw_dtype=data.raw_dtype, scale=data.scale,
+                                  class_names=data.class_names)
         print(f"SavedModel written to {path}")
-    calibration = calibration_images(x_train, config["export"]["calibration_examples"], settings["seed"])
+    calibration = data.sample(data.train, config["export"]["calibration_examples"], settings["seed"])
     for quantization in config["export"]["tflite"]:
-        print(f"TFLite {quantization}: converting and verifying on the test set")
+        print(f"TFLite {quantization}: converting and verifying on {len(y_test):,} test examples")
         try:
             report = export_tflite(
                 students["distilled"], os.path.join(export_dir, f"student_{quantization}.tflite"), x_test, y_test,
@@ -227,12 +267,12 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
             "bytes": report.file_bytes, "accuracy": report.accuracy, "latency_ms": report.median_latency_ms,
         })
 
-    fidelity = fidelity_on_train_and_test(
-        students["distilled"], x_train, y_train, logits[0], test_logits["teacher"], test_logits["student distilled"],
-        y_test,
-    )
-    _write_report(run_dir, config, rows, tflite_reports, histories, teacher, x_val, y_val, y_test, predictions, fidelity,
-                  refused)
+    student_train_logits = students["distilled"].predict(data.batches(data.train), verbose=0)
+    fidelity = {
+        "train": fidelity_from_logits(np.asarray(teacher_train_logits, np.float32), student_train_logits, data.train.y),
+        "test": fidelity_from_logits(test_logits["teacher"], test_logits["student distilled"], y_test_all),
+    }
+    _write_report(run_dir, config, data, rows, tflite_reports, histories, teacher, predictions, fidelity, refused)
     results = {
         "rows": rows,
         "fidelity": {split: dataclasses.asdict(report) for split, report in fidelity.items()},
@@ -242,26 +282,29 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
         "seconds": time.time() - start,
     }
     accuracies = {row["name"]: row["accuracy"] for row in rows}
+    classes = len(data.class_names)
     if "student scratch" in accuracies:
         alone, distilled = accuracies["student scratch"], accuracies["student distilled"]
         results["gain"] = {
             "points": 100 * (distilled - alone),
-            "near_chance": near_chance(alone, len(CLASS_NAMES)) or near_chance(distilled, len(CLASS_NAMES)),
-            "summary": describe_gain(alone, distilled, len(CLASS_NAMES)),
+            "near_chance": near_chance(alone, classes) or near_chance(distilled, classes),
+            "summary": describe_gain(alone, distilled, classes),
         }
         print(results["gain"]["summary"])
+    results["peak_rss_bytes"] = peak_rss_bytes()
     _write_json(os.path.join(run_dir, RUN_FILE), {"status": "finished", "finished": time.ctime(), **results})
-    print(f"Run written to {run_dir} in {results['seconds']:.0f} s; report: {os.path.join(run_dir, 'report.md')}")
+    print(f"Run written to {run_dir} in {results['seconds']:.0f} s (peak memory {results['peak_rss_bytes'] / 2**20:,.0f} MiB); "
+          f"report: {os.path.join(run_dir, 'report.md')}")
     return results
 
 
-def _write_report(run_dir, config, rows, tflite_reports, histories, teacher, x_val, y_val, y_test, predictions, fidelity,
-                  refused=()):
+def _write_report(run_dir, config, data, rows, tflite_reports, histories, teacher, predictions, fidelity, refused=()):
     plots_dir = os.path.join(run_dir, "plots")
     os.makedirs(plots_dir, exist_ok=True)
     plots = {}
-    if len(x_val):
-        teacher_val = float(np.mean(teacher.predict(x_val, batch_size=1024, verbose=0).argmax(-1) == y_val))
+    if len(data.validation):
+        val_logits = teacher.predict(data.batches(data.validation), verbose=0)
+        teacher_val = float(np.mean(val_logits.argmax(-1) == data.validation.y))
         reports.plot_learning_curves(histories, os.path.join(plots_dir, "learning_curves.png"), teacher_val)
         plots["Learning curves (validation split)"] = "plots/learning_curves.png"
     reports.plot_tradeoff(rows, os.path.join(plots_dir, "accuracy_vs_size.png"), "bytes", "file size (bytes, log)",
@@ -270,15 +313,16 @@ def _write_report(run_dir, config, rows, tflite_reports, histories, teacher, x_v
     reports.plot_tradeoff(rows, os.path.join(plots_dir, "accuracy_vs_latency.png"), "latency_ms",
                           "median latency per image, batch 1 (ms, log)", "Test accuracy against latency")
     plots["Accuracy against latency"] = "plots/accuracy_vs_latency.png"
-    matrix = reports.confusion_matrix(y_test, predictions["student distilled"], len(CLASS_NAMES))
-    reports.plot_confusion_matrix(matrix, CLASS_NAMES, os.path.join(plots_dir, "confusion_matrix.png"),
-                                  "Distilled student, Fashion-MNIST test set")
+    classes = len(data.class_names)
+    matrix = reports.confusion_matrix(data.test.y, predictions["student distilled"], classes)
+    reports.plot_confusion_matrix(matrix, data.class_names, os.path.join(plots_dir, "confusion_matrix.png"),
+                                  f"Distilled student, {data.description} test set")
     plots["Confusion matrix of the distilled student"] = "plots/confusion_matrix.png"
     by_name = {row["name"]: row for row in rows}
     notes = []
     if "student scratch" in by_name:
         notes.append(describe_gain(by_name["student scratch"]["accuracy"], by_name["student distilled"]["accuracy"],
-                                   len(CLASS_NAMES))
+                                   classes)
                      + " Same initial weights, data order, views and epochs; one seed, so differences of a few "
                      "tenths of a point are within seed-to-seed noise.")
     notes.append(f"Fidelity of the distilled student to the teacher: on its training images {fidelity['train']}; "
@@ -311,9 +355,8 @@ def run_tuning(config, run_dir, families=None, seeds=(0, 1, 2), overwrite=False,
     from tfdistill import tuning
 
     check_output_dir(run_dir, config, overwrite)
-    teacher = load_teacher(config["teacher"]["path"])
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = _split(config)
-    if not len(x_val):
+    teacher, data, make_student = load_inputs(config)
+    if not len(data.validation):
         raise config_module.ConfigError(
             "Invalid value for `data.validation_size`: a recipe search chooses on a validation split, "
             "so it must be > 0. Received: 0"
@@ -323,19 +366,17 @@ def run_tuning(config, run_dir, families=None, seeds=(0, 1, 2), overwrite=False,
     _write_json(os.path.join(run_dir, "config.json"), config)
     _write_json(os.path.join(run_dir, RUN_FILE), {"status": "running", "started": time.ctime()})
     settings = config["distill"]
-    logits = offline.compute_teacher_logits(teacher, x_train, views=settings["views"], seed=settings["seed"], verbose=verbose)
-    train = offline.offline_dataset(x_train, y_train, logits, batch_size=settings["batch_size"], seed=settings["seed"],
-                                    view_seed=settings["seed"])
-    width = config["student"]["width"]
+    train, _ = teacher_pass(teacher, data, settings, run_dir, verbose)
+    test_limit = config["export"]["verify_examples"] if data.streamed else None
     result = tuning.tune_recipe(
-        teacher, lambda: build_student(width=width), train, (to_float_images(x_val), y_val), settings["epochs"],
-        os.path.join(run_dir, "tuner"), test=(to_float_images(x_test), y_test),
+        teacher, make_student, train, data.arrays(data.validation), settings["epochs"],
+        os.path.join(run_dir, "tuner"), test=data.arrays(data.test, limit=test_limit),
         families=families or tuning.FAMILIES, seeds=tuple(seeds), verbose=verbose,
     )
     if settings["precise_batch_norm"]:
         from tfdistill.batch_norm import recompute_batch_norm_statistics
 
-        recompute_batch_norm_statistics(result.student, make_dataset(x_train, y_train, batch_size=512))
+        recompute_batch_norm_statistics(result.student, data.batches(data.train))
     save_keras(result.student, os.path.join(run_dir, "student.keras"))
     gains = {
         name: None if gain is None else dataclasses.asdict(gain)

@@ -1,0 +1,261 @@
+"""The teacher and the student a config names, and the checks on them and the data before any training.
+
+A teacher is a `.keras` file, a SavedModel folder or a TF Serving model
+folder (its highest version). A student is a `.keras` file (its weights are
+the initial weights), a builder function named `package.module:function`, or
+the built-in CNN for images.
+"""
+
+import difflib
+import importlib
+import os
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfdistill import validation
+from tfdistill.errors import ConfigError
+from tfdistill.export.saved_model import KERAS_COPY, existing_versions
+from tfdistill.model_files import load_model
+
+
+class SavedModelSignature(keras.layers.TFSMLayer):
+    """A SavedModel's serving signature as a frozen Keras layer (`keras.layers.TFSMLayer`).
+
+    It takes the float inputs tfdistill's pipelines make and converts them to
+    what the signature takes: `uint8` signatures get the images back in
+    `[0, 255]`, and a signature without a channel axis gets it removed.
+
+    Args:
+        filepath: the SavedModel folder.
+        input_name: the signature's one input.
+        output_key: the signature's output to return.
+        uint8_input: convert `[0, 1]` floats to `uint8`.
+        drop_channel: remove the trailing channel axis of size 1.
+    """
+
+    def __init__(self, filepath, input_name, output_key, uint8_input=False, drop_channel=False, **kwargs):
+        kwargs.pop("call_endpoint", None)
+        kwargs.pop("trainable", None)
+        super().__init__(filepath, call_endpoint="serving_default", trainable=False, **kwargs)
+        self.input_name = input_name
+        self.output_key = output_key
+        self.uint8_input = uint8_input
+        self.drop_channel = drop_channel
+
+    def call(self, inputs, training=False):
+        x = inputs
+        if self.drop_channel:
+            x = tf.squeeze(x, -1)
+        if self.uint8_input:
+            x = tf.cast(tf.clip_by_value(tf.round(x * 255.0), 0, 255), tf.uint8)
+        return tf.cast(self.call_endpoint_fn(**{self.input_name: x})[self.output_key], tf.float32)
+
+    def get_config(self):
+        return {**super().get_config(), "input_name": self.input_name, "output_key": self.output_key,
+                "uint8_input": self.uint8_input, "drop_channel": self.drop_channel}
+
+
+def _saved_model_teacher(folder, output_key):
+    loaded = tf.saved_model.load(folder)
+    if "serving_default" not in loaded.signatures:
+        raise ConfigError(
+            f"Invalid value for `teacher.path`: the SavedModel {folder!r} has no `serving_default` signature. "
+            f"Its signatures: {sorted(loaded.signatures)}"
+        )
+    signature = loaded.signatures["serving_default"]
+    inputs = signature.structured_input_signature[1]
+    if len(inputs) != 1:
+        raise ConfigError(
+            f"Invalid value for `teacher.path`: the SavedModel {folder!r}'s serving signature takes "
+            f"{len(inputs)} inputs ({sorted(inputs)}); a teacher takes one."
+        )
+    (input_name, spec), = inputs.items()
+    outputs = sorted(signature.structured_outputs)
+    if output_key is None:
+        if len(outputs) != 1:
+            raise ConfigError(
+                f"Invalid config: the SavedModel {folder!r} returns several outputs {outputs}; set "
+                "`teacher.output_key` to the one that holds the logits (or probabilities, with "
+                "`teacher.outputs: probabilities`)."
+            )
+        output_key = outputs[0]
+    elif output_key not in outputs:
+        match = difflib.get_close_matches(output_key, outputs, n=1)
+        raise ConfigError(
+            f"Invalid value for `teacher.output_key`: the SavedModel {folder!r} has no output {output_key!r}."
+            + (f" Did you mean {match[0]!r}?" if match else "") + f" Its outputs: {outputs}"
+        )
+    shape = list(spec.shape[1:])
+    uint8_input = spec.dtype == tf.uint8
+    drop_channel = uint8_input and len(shape) == 2  # grey images sent without a channel axis
+    if drop_channel:
+        shape = shape + [1]
+    layer = SavedModelSignature(folder, input_name, output_key, uint8_input=uint8_input, drop_channel=drop_channel,
+                                name="saved_model_teacher")
+    image = keras.Input(shape, name=input_name)
+    return keras.Model(image, layer(image), name="teacher")
+
+
+def load_teacher(path, output_key=None, outputs="logits"):
+    """The teacher at `path`: a `.keras` file, a SavedModel folder, or a TF Serving model folder.
+
+    A model folder in TF Serving's layout (`NAME/VERSION/`) is read at its
+    highest version; a version exported by tfdistill is read from its `.keras`
+    copy, any other SavedModel through its `serving_default` signature.
+    With `outputs="probabilities"` the teacher's outputs are replaced by their
+    logarithm: the same softmax at every temperature, so every loss reads
+    them as logits.
+
+    Raises:
+        ConfigError: nothing to load at `path`, or a signature it cannot use.
+    """
+    if path is None or not os.path.exists(path):
+        raise ConfigError(
+            f"Invalid value for `teacher.path`: no file or folder at {path!r}. Expected a .keras file, a "
+            "SavedModel folder or a TF Serving model folder. Train one with `tfdistill train-teacher`."
+        )
+    folder = path
+    versions = existing_versions(path) if os.path.isdir(path) else []
+    if versions and not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        folder = os.path.join(path, str(versions[-1]))
+    if os.path.isfile(path):
+        teacher = load_model(path, role="teacher")
+    elif os.path.isfile(os.path.join(folder, KERAS_COPY)):
+        teacher = load_model(os.path.join(folder, KERAS_COPY), role="teacher")
+    elif os.path.isfile(os.path.join(folder, "saved_model.pb")):
+        teacher = _saved_model_teacher(folder, output_key)
+    else:
+        raise ConfigError(
+            f"Invalid value for `teacher.path`: {path!r} holds no .keras file, SavedModel (saved_model.pb) "
+            "or numbered version folder."
+        )
+    if outputs == "probabilities":
+        log = keras.layers.Lambda(lambda p: keras.ops.log(keras.ops.maximum(p, 1e-12)), name="log_probabilities")
+        teacher = keras.Model(teacher.inputs, log(teacher.outputs[0]), name="teacher")
+    return teacher
+
+
+def _builder(text):
+    module_name, _, function_name = text.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(f"Invalid value for `student.builder`: cannot import {module_name!r} ({error}).") from None
+    if not callable(getattr(module, function_name, None)):
+        names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
+        match = difflib.get_close_matches(function_name, names, n=1)
+        raise ConfigError(
+            f"Invalid value for `student.builder`: module {module_name!r} has no function {function_name!r}."
+            + (f" Did you mean {match[0]!r}?" if match else "")
+        )
+    return getattr(module, function_name)
+
+
+def student_factory(student_config, input_shape, num_classes, seed):
+    """A function that returns a fresh student with the same initial weights at every call.
+
+    Args:
+        student_config: the resolved `student` section.
+        input_shape: one example's shape as the models take it.
+        num_classes: the number of classes.
+        seed: seed of the initial weights of a built student.
+    """
+    if student_config["path"] is not None:
+        path = student_config["path"]
+        if not os.path.isfile(path):
+            raise ConfigError(f"Invalid value for `student.path`: no file at {path!r}. Expected a .keras file.")
+        load_model(path, role="student")  # fails now, not after the teacher's pass
+
+        def make(name="student"):
+            return load_model(path, role="student")
+
+        return make
+    if student_config["builder"] is not None:
+        build = _builder(student_config["builder"])
+        args = student_config["args"]
+    else:
+        if len(input_shape) != 3:
+            raise ConfigError(
+                f"Invalid config: the built-in student is a CNN for images (height, width, channels), but the "
+                f"data's examples have shape {input_shape}. Give `student.path` or `student.builder`."
+            )
+        from tfdistill.app.models import build_student
+
+        def build(**kwargs):
+            return build_student(input_shape=input_shape, num_classes=num_classes, **kwargs)
+
+        args = {"width": student_config["width"]}
+    keras.utils.set_random_seed(seed)
+    try:
+        first = build(**args)
+    except TypeError as error:
+        raise ConfigError(f"Invalid value for `student.args`: the builder refused them ({error}).") from None
+    if not isinstance(first, keras.Model):
+        raise ConfigError(f"Invalid value for `student.builder`: expected it to return a keras.Model. Received: {first!r}")
+    initial = first.get_weights()
+
+    def make(name="student"):
+        student = build(**args)
+        student.set_weights(initial)
+        return student
+
+    return make
+
+
+def check_models_and_data(teacher, student, data):
+    """Everything that must hold before the teacher's pass and training; raises `ConfigError` saying what to change."""
+    validation.check_logits_model(student, "student.path", remedy=(
+        "Save `tfdistill.strip_softmax(student)` to a .keras file and pass that file."))
+    if teacher.inputs:
+        validation.check_logits_model(teacher, "teacher.path", remedy=(
+            "Save `tfdistill.strip_softmax(teacher)` to a .keras file and pass that, or set "
+            "`teacher.outputs: probabilities`."))
+    example = data.arrays(data.train, limit=8)[0]
+    for role, model in (("teacher", teacher), ("student", student)):
+        expected = tuple(model.inputs[0].shape[1:])
+        if len(expected) != len(example.shape[1:]) or any(
+            e is not None and e != r for e, r in zip(expected, example.shape[1:])
+        ):
+            raise ConfigError(
+                f"Invalid config: the {role} takes inputs of shape {expected}, but the data "
+                f"({data.description}) gives examples of shape {tuple(example.shape[1:])}. Change the "
+                f"{role} or the data (for an image folder, `data.image_size`)."
+            )
+    teacher_out = np.asarray(teacher(example, training=False))
+    student_out = np.asarray(student(example, training=False))
+    if teacher_out.shape[1:] != student_out.shape[1:]:
+        raise ConfigError(
+            f"Invalid config: the teacher outputs shape {teacher_out.shape[1:]} per example and the student "
+            f"{student_out.shape[1:]}; distillation needs the same classes. Change the student's output layer."
+        )
+    num_outputs = teacher_out.shape[-1]
+    if len(data.class_names) != num_outputs:
+        raise ConfigError(
+            f"Invalid data {data.description}: it names {len(data.class_names)} classes "
+            f"({data.class_names[:5]}{'...' if len(data.class_names) > 5 else ''}) but the models output "
+            f"{num_outputs}. Give one class name per output (`class_names` in an .npz, one folder per class)."
+        )
+    for name, split in (("training", data.train), ("validation", data.validation), ("test", data.test)):
+        if len(split) and (split.y.min() < 0 or split.y.max() >= num_outputs):
+            raise ConfigError(
+                f"Invalid data {data.description}: {name} labels range over [{split.y.min()}, {split.y.max()}], "
+                f"but the models output {num_outputs} classes (labels 0 to {num_outputs - 1})."
+            )
+    sample, labels = data.arrays(data.train, limit=512)
+    agreement = float(np.mean(np.asarray(teacher.predict(sample, verbose=0)).argmax(-1) == labels))
+    if agreement <= 1.5 / num_outputs:
+        warnings.warn(
+            f"The teacher's predictions match the labels of only {agreement:.1%} of {len(labels)} training "
+            f"examples (chance: {1 / num_outputs:.1%}). Are the classes in the teacher's order? An image "
+            "folder's classes are its sub-folders sorted by name; set `data.class_names` to the folder names "
+            "in the order of the teacher's outputs.", stacklevel=2,
+        )
+    if np.all(teacher_out >= 0) and np.allclose(teacher_out.sum(-1), 1.0, atol=1e-3):
+        raise ConfigError(
+            "Invalid config: the teacher's outputs are non-negative and sum to 1, so they look like "
+            "probabilities, not logits. Set `teacher.outputs: probabilities` (they are then distilled as "
+            "their logarithm), or give a teacher without its final softmax."
+        )
