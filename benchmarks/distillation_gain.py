@@ -17,10 +17,18 @@ no training cost), or `assistant`, a teacher assistant (Mirzadeh et al., AAAI
 2020): the demo's CNN at `--assistant-width` (32: 56,874 parameters, between
 teacher and student), distilled from the shipped teacher with KD at T=1 on the
 same views for `--assistant-epochs`, then used as the student's teacher.
+`second`, `early` and `ensemble` need a second teacher: the shipped
+teacher's recipe (`tfdistill.app.training.train_teacher`, 24 epochs) with
+another seed, trained on the 50,000 training images of the split and kept in
+`--second-teacher` (trained once, then reused). `second` is it when trained,
+`early` its checkpoint after `--early-epoch` epochs (an early-stopped teacher,
+Cho and Hariharan, ICCV 2019), `ensemble` the shipped and the second teacher
+averaged (`tfdistill.TeacherEnsemble`, mean of logits).
 """
 
 import argparse
 import json
+import os
 import time
 
 import keras
@@ -31,6 +39,7 @@ import tfdistill
 from tfdistill import offline
 from common import shipped_teacher, validation_split
 from tfdistill.app.models import build_separable_student, build_student
+from tfdistill.app.training import train_teacher
 from tfdistill.stats import paired_difference
 
 STUDENTS = {
@@ -47,6 +56,9 @@ METHODS = {
     "mlkd": ("shipped", dict(soft_loss=tfdistill.losses.MultiLevelKD(), hard_weight=1.0, soft_weight=1.0)),
     "mlkd_soft": ("shipped", dict(soft_loss=tfdistill.losses.MultiLevelKD((1.0, 2.0, 4.0)), hard_weight=0.0, soft_weight=1.0)),
     "kd_t1_assistant": ("assistant", dict(soft_loss=tfdistill.KnowledgeDistillation(1.0), hard_weight=0.0, soft_weight=1.0)),
+    "kd_t1_second": ("second", dict(soft_loss=tfdistill.KnowledgeDistillation(1.0), hard_weight=0.0, soft_weight=1.0)),
+    "kd_t1_early": ("early", dict(soft_loss=tfdistill.KnowledgeDistillation(1.0), hard_weight=0.0, soft_weight=1.0)),
+    "kd_t1_ensemble": ("ensemble", dict(soft_loss=tfdistill.KnowledgeDistillation(1.0), hard_weight=0.0, soft_weight=1.0)),
     "dist_tta": ("flip_tta", dict(soft_loss=tfdistill.losses.DIST(1.0), hard_weight=1.0, soft_weight=1.0)),
 }
 
@@ -57,6 +69,17 @@ def flip_tta(teacher):
     mirrored = keras.ops.flip(inputs, axis=2)
     outputs = keras.layers.Average()([teacher(inputs), teacher(mirrored)])
     return keras.Model(inputs, outputs, name="teacher_flip_tta")
+
+
+def second_teachers(directory, x_train, y_train, early_epoch, epochs=24):
+    """The second teacher when trained and at `early_epoch`, trained once into `directory` and then loaded."""
+    final = os.path.join(directory, "final.keras")
+    early = os.path.join(directory, f"epoch_{early_epoch:02d}.keras")
+    if not os.path.exists(final):
+        os.makedirs(directory, exist_ok=True)
+        checkpoint = keras.callbacks.ModelCheckpoint(os.path.join(directory, "epoch_{epoch:02d}.keras"))
+        train_teacher(x_train, y_train, epochs=epochs, seed=1, verbose=2, callbacks=[checkpoint]).save(final)
+    return keras.saving.load_model(final), keras.saving.load_model(early)
 
 
 def fast_offline_dataset(images, y, logits, batch_size=128, seed=0):
@@ -110,6 +133,8 @@ def main():
     parser.add_argument("--methods", nargs="+", default=["alone", "kd_t1"], choices=list(METHODS))
     parser.add_argument("--assistant-width", type=int, default=32)
     parser.add_argument("--assistant-epochs", type=int, default=12)
+    parser.add_argument("--second-teacher", default="second_teacher", help="folder of the second teacher and its checkpoints")
+    parser.add_argument("--early-epoch", type=int, default=8)
     parser.add_argument("--out", default=None, help="JSON file for the results (rewritten after every run)")
     parser.add_argument("--cache-dir", default=None, help="keep the teachers' logits here between runs")
     args = parser.parse_args()
@@ -118,6 +143,11 @@ def main():
     teacher = shipped_teacher(args.saved_models)
     teachers = {"shipped": teacher, "flip_tta": flip_tta(teacher)}
     needed = {METHODS[m][0] for m in args.methods} - {None}
+    if needed & {"second", "early", "ensemble"}:
+        start = time.time()
+        teachers["second"], teachers["early"] = second_teachers(args.second_teacher, x_train, y_train, args.early_epoch)
+        teachers["ensemble"] = tfdistill.TeacherEnsemble([teacher, teachers["second"]])
+        print(f"second teacher ready in {time.time() - start:.0f} s", flush=True)
     if "assistant" in needed:
         needed.add("shipped")
     results = {"args": vars(args), "teachers": {}, "runs": []}
