@@ -3,8 +3,9 @@
 TensorFlow writes C++ log lines (`I0000 ...`, `E0000 ...`) to the terminal as
 soon as it is imported, and `import tfdistill` imports it. This module lives
 outside the package so it can run first: unless `--verbose` is given, it turns
-TensorFlow's C++ logging off and sends what still reaches file descriptor 2 to
-/dev/null (Python's own warnings and errors still show), then runs
+TensorFlow's C++ logging off, sends what still reaches file descriptor 2 to
+/dev/null and keeps TensorFlow's Python logger to errors (Python's own warnings
+and errors still show), then runs
 `tfdistill.app.cli.main`.
 
     tfdistill demo                 # the console script
@@ -29,6 +30,11 @@ def main(argv=None):
     os.dup2(devnull, 2)
     os.close(devnull)
     sys.stderr = python_stderr
+    import logging
+
+    # TensorFlow's Python log lines (e.g. "N out of the last M calls ... triggered tf.function
+    # retracing", from predicting on datasets whose last batch is smaller) go with the C++ ones.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     from tfdistill.app import cli
 
     return cli.main(argv)

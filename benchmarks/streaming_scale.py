@@ -2,8 +2,8 @@
 
 Writes an image folder of `--images` 28x28 grey PNGs (`train/` and `test/`
 of class folders): Fashion-MNIST's 60,000 training images, then flipped and
-shifted copies of them (`tfdistill.offline.view_image`) until there are
-enough, and its 10,000 test images. Then runs `tfdistill distill` on it in a
+shifted copies of them (`tfdistill.offline.views.all_views`) until there are
+enough, and its 10,000 test images (`tfdistill.data.write_image_folder`). Then runs `tfdistill distill` on it in a
 fresh process, with the shipped Fashion-MNIST teacher and the built-in
 student, and prints the run's peak resident memory (`peak_rss_bytes` in its
 `run.json`) and time. Run it at two sizes to see the memory not grow with the
@@ -21,15 +21,14 @@ import sys
 import time
 
 import numpy as np
-import tensorflow as tf
 
-from tfdistill.data import CLASS_NAMES, load_fashion_mnist
-from tfdistill.offline.views import view_image
+from tfdistill.data import CLASS_NAMES, folder_name, load_fashion_mnist, write_image_folder
+from tfdistill.offline.views import all_views
 
 
 def folder_names():
-    """Fashion-MNIST's class names as folder names, in the teacher's class order (not sorted)."""
-    return [name.replace("/", "-").replace(" ", "_") for name in CLASS_NAMES]
+    """Fashion-MNIST's class folders, in the teacher's class order (sorted by name they would not be)."""
+    return [folder_name(name) for name in CLASS_NAMES]
 
 
 def write_folder(folder, count, data_dir=None):
@@ -38,27 +37,12 @@ def write_folder(folder, count, data_dir=None):
     if os.path.exists(done):
         return
     (x, y), (x_test, y_test) = load_fashion_mnist(data_dir)
-    names = folder_names()
-    for split in ("train", "test"):
-        for name in names:
-            os.makedirs(os.path.join(folder, split, name), exist_ok=True)
-
-    @tf.function
-    def encoded(image, index, view):
-        image = view_image(tf.cast(image[..., None], tf.float32) / 255.0, index, view, 0)
-        return tf.io.encode_png(tf.cast(tf.round(image * 255.0), tf.uint8))
-
-    start = time.time()
-    for index in range(count):
-        source, view = index % len(x), index // len(x)
-        png = encoded(x[source], tf.constant(source, tf.int64), tf.constant(view, tf.int64)).numpy()
-        with open(os.path.join(folder, "train", names[y[source]], f"{index:06d}.png"), "wb") as f:
-            f.write(png)
-        if index % 20000 == 0:
-            print(f"  {index:,} / {count:,} training images written ({time.time() - start:.0f} s)", flush=True)
-    for index, (image, label) in enumerate(zip(x_test, y_test)):
-        with open(os.path.join(folder, "test", names[label], f"{index:05d}.png"), "wb") as f:
-            f.write(tf.io.encode_png(image[..., None]).numpy())
+    views = -(-count // len(x))
+    # View 0 is the image itself, views 1.. flipped and shifted copies.
+    images = all_views(x, views, seed=0).reshape(-1, *x.shape[1:])[:count]
+    labels = np.tile(y, views)[:count]
+    write_image_folder(images, labels, CLASS_NAMES, os.path.join(folder, "train"))
+    write_image_folder(x_test, y_test, CLASS_NAMES, os.path.join(folder, "test"))
     open(done, "w").close()
 
 

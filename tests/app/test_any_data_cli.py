@@ -132,3 +132,17 @@ def test_mismatched_models_and_data_exit_2_before_anything_is_written(tmp_path, 
         ["distill", "--set", "data.arays=x.npz", "--output", str(tmp_path / "run")], capsys)
     assert status == 2 and "Unknown key `data.arays`. Did you mean 'arrays'?" in err
 
+
+
+def test_train_teacher_on_arrays_exports_their_raw_form_and_class_names(tmp_path, capsys):
+    data = digits_npz(tmp_path / "digits.npz")
+    status, err = _exit_status_and_message(["train-teacher", "--data", data, "--epochs", "1"], capsys)
+    assert status == 2 and "with `--data`, give `--output`" in err
+    assert cli.main(["train-teacher", "--data", data, "--epochs", "2", "--progress", "none",
+                     "--output", str(tmp_path / "teacher")]) == 0
+    assert f"Teacher test accuracy on {data}:" in capsys.readouterr().out
+    served = tf.saved_model.load(str(tmp_path / "teacher" / "1")).signatures["serving_default"]
+    out = served(image=tf.constant(np.load(data)["x_test"][:3]))
+    assert out["probabilities"].shape == (3, 10) and out["class_name"].numpy()[0].decode().startswith("digit ")
+    status, err = _exit_status_and_message(["train-teacher", "--data", str(tmp_path), "--output", "t"], capsys)
+    assert status == 2 and "takes data held in memory" in err

@@ -85,15 +85,30 @@ def _tune(args):
     return 0
 
 
+_FASHION_MNIST_TEACHER = "saved_models/fashion_mnist_teacher"
+
+
 def _train_teacher(args):
-    from tfdistill.app import training
-    from tfdistill.data import CLASS_NAMES, load_fashion_mnist, to_float_images
+    from tfdistill.app import data_sources, training
     from tfdistill.export import export_saved_model
 
-    (x_train, y_train), (x_test, y_test) = load_fashion_mnist(args.data_dir)
-    teacher = training.train_teacher(x_train, y_train, epochs=args.epochs, seed=args.seed, verbose=_VERBOSITY[args.progress])
-    print(f"Teacher test accuracy: {training.accuracy(teacher, to_float_images(x_test), y_test):.2%}")
-    path = export_saved_model(teacher, args.output, raw_shape=(None, 28, 28), class_names=CLASS_NAMES)
+    data = data_sources.from_argument(args.data, None, args.data_dir, streamed=False)
+    if len(data.raw_shape) not in (2, 3):
+        raise ValueError(
+            f"Invalid value for argument `--data`: the built-in teacher is a CNN for images (n, h, w[, c]), "
+            f"but {data.description} holds examples of shape {data.raw_shape}. Train your own teacher with "
+            "Keras and pass it as `teacher.path`."
+        )
+    output = args.output or (_FASHION_MNIST_TEACHER if args.data is None else None)
+    if output is None:
+        raise ValueError("Invalid arguments: with `--data`, give `--output` (the teacher's model folder, e.g. "
+                         "saved_models/my_teacher), so the Fashion-MNIST teacher's folder gets no other model.")
+    teacher = training.train_teacher(data.train.x, data.train.y, epochs=args.epochs, seed=args.seed,
+                                     verbose=_VERBOSITY[args.progress], num_classes=len(data.class_names))
+    x_test, y_test = data.arrays(data.test)
+    print(f"Teacher test accuracy on {data.description}: {training.accuracy(teacher, x_test, y_test):.2%}")
+    path = export_saved_model(teacher, output, raw_shape=(None, *data.raw_shape), raw_dtype=data.raw_dtype,
+                              scale=data.scale, class_names=data.class_names)
     print(f"Teacher saved to {path}")
     return 0
 
@@ -194,7 +209,7 @@ def build_parser():
              "(the `tfdistill` command hides them by default; see `tfdistill_command`)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    from tfdistill.app.config import DEFAULTS
+    from tfdistill.app.config import DEFAULTS, HELP
 
     distill_defaults, student_defaults = DEFAULTS["distill"], DEFAULTS["student"]
     demo = commands.add_parser(
@@ -260,6 +275,8 @@ def build_parser():
             "or YAML with the sections and keys below; --set overrides any key. Keys and "
             "defaults: " + "; ".join(f"{s}: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in keys.items())
                                       for s, keys in DEFAULTS.items())
+            + ". What the data, teacher and student keys mean: "
+            + "; ".join(f"{key}: {text}" for key, text in HELP.items())
         ),
     )
     distill.add_argument("--config", help="a .json or .yaml config file (default: the defaults)")
@@ -302,14 +319,17 @@ def build_parser():
 
     teacher = commands.add_parser(
         "train-teacher",
-        help="Train the Fashion-MNIST teacher CNN and save it as a new version of OUTPUT.",
+        help="Train the built-in teacher CNN on images (Fashion-MNIST or --data) and save it as a new version of OUTPUT.",
         description="Trains tfdistill.app.models.build_teacher() with flip/shift augmentation and a cosine "
                     "schedule (about 30 minutes on 2 CPU cores for 24 epochs), reports its test "
                     "accuracy and writes OUTPUT/VERSION/ (the next version: nothing is overwritten).",
     )
     teacher.add_argument("--epochs", type=int, default=DEFAULTS["teacher"]["epochs"], help="(default: %(default)s)")
-    teacher.add_argument("--output", default="saved_models/fashion_mnist_teacher", help="(default: %(default)s)")
-    teacher.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder")
+    teacher.add_argument("--output", default=None,
+                         help=f"the model folder (default without --data: {_FASHION_MNIST_TEACHER}; required with it)")
+    teacher.add_argument("--data", default=None, help="the data: NAME.npz or tfds:NAME of images (as for `evaluate`); "
+                         "default: Fashion-MNIST")
+    teacher.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder, or TFDS's data_dir")
     teacher.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     teacher.add_argument("--progress", choices=list(_VERBOSITY), default="epoch", help="(default: %(default)s)")
     teacher.set_defaults(func=_train_teacher)

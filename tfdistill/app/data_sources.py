@@ -134,6 +134,8 @@ def _count(value, total, path):
 def _hold_out(split, size, seed, path):
     """`(rest, held_out)`: `size` (a count, a fraction, or `None`: 5,000 or a tenth) examples drawn at random."""
     size = min(5000, len(split) // 10) if size is None else _count(size, len(split), path)
+    if size == 0:
+        return split, split.subset(np.arange(0))
     order = np.random.default_rng(seed).permutation(len(split))
     return split.subset(order[: len(split) - size]), split.subset(order[len(split) - size :])
 
@@ -299,8 +301,11 @@ def image_size_and_channels(image_size, input_shape):
     return tuple(image_size), channels or 3
 
 
-def from_argument(text, input_shape, data_dir=None):
-    """The `Data` a command's `--data` names: `NAME.npz`, an image folder, `tfds:NAME`, or `None` (Fashion-MNIST)."""
+def from_argument(text, input_shape, data_dir=None, streamed=True):
+    """The `Data` a command's `--data` names: `NAME.npz`, an image folder, `tfds:NAME`, or `None` (Fashion-MNIST).
+
+    `streamed=False` refuses an image folder (for commands that need the data in memory).
+    """
     if text is None:
         config = {"arrays": None, "image_folder": None, "tfds": None}
     elif text.startswith("tfds:"):
@@ -308,6 +313,11 @@ def from_argument(text, input_shape, data_dir=None):
     elif text.endswith(".npz"):
         config = {"arrays": text, "image_folder": None, "tfds": None}
     elif os.path.isdir(text):
+        if not streamed:
+            raise ConfigError(
+                f"Invalid value for argument `--data`: this command takes data held in memory (an .npz file or "
+                f"tfds:NAME), not an image folder. Received: {text!r}"
+            )
         config = {"arrays": None, "image_folder": text, "tfds": None}
     else:
         raise ConfigError(

@@ -9,6 +9,7 @@ the built-in CNN for images.
 import difflib
 import importlib
 import os
+import sys
 import warnings
 
 import keras
@@ -139,11 +140,18 @@ def load_teacher(path, output_key=None, outputs="logits"):
 
 
 def _builder(text):
+    """The function `package.module:function` names; the current folder is searched too, as `python -m` does."""
     module_name, _, function_name = text.partition(":")
+    added = os.getcwd() not in sys.path
+    if added:
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
         raise ConfigError(f"Invalid value for `student.builder`: cannot import {module_name!r} ({error}).") from None
+    finally:
+        if added:
+            sys.path.remove(os.getcwd())
     if not callable(getattr(module, function_name, None)):
         names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
         match = difflib.get_close_matches(function_name, names, n=1)
@@ -244,7 +252,8 @@ def check_models_and_data(teacher, student, data):
                 f"Invalid data {data.description}: {name} labels range over [{split.y.min()}, {split.y.max()}], "
                 f"but the models output {num_outputs} classes (labels 0 to {num_outputs - 1})."
             )
-    sample, labels = data.arrays(data.train, limit=512)
+    some = data.train.subset(np.random.default_rng(0).permutation(len(data.train))[:512])
+    sample, labels = data.arrays(some)
     agreement = float(np.mean(np.asarray(teacher.predict(sample, verbose=0)).argmax(-1) == labels))
     if agreement <= 1.5 / num_outputs:
         warnings.warn(

@@ -91,16 +91,19 @@ def train_student(teacher, train, initial_weights, settings, width, soft=True, c
     return student, history.history
 
 
-def train_teacher(x_train, y_train, epochs=24, seed=0, verbose=2, callbacks=()):
+def train_teacher(x_train, y_train, epochs=24, seed=0, verbose=2, callbacks=(), num_classes=None):
     """Trains `build_teacher()` with flip/shift augmentation and a cosine schedule.
 
     24 epochs take 25-35 minutes on 2 CPU cores; the shipped teacher reached 94.08 % on
     the Fashion-MNIST test set. `callbacks` go to `fit` (for example
-    `keras.callbacks.ModelCheckpoint` to keep early-stopped teachers).
+    `keras.callbacks.ModelCheckpoint` to keep early-stopped teachers). The
+    teacher takes the images' shape (a channel axis added to grey ones) and
+    has `num_classes` outputs (default: one per class in `y_train`).
     """
     keras.utils.set_random_seed(seed)
     train = make_dataset(x_train, y_train, batch_size=128, shuffle=True, augment=True, seed=seed)
-    teacher = build_teacher()
+    input_shape = tuple(train.element_spec[0].shape[1:])
+    teacher = build_teacher(input_shape=input_shape, num_classes=num_classes or int(np.max(y_train)) + 1)
     teacher.compile(
         optimizer=cosine_adam(2e-3, epochs * len(train), warmup_steps=len(train)),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -2,6 +2,7 @@
 
 from tfdistill.data.arrays import load_npz
 from tfdistill.data.fashion_mnist import CLASS_NAMES, DEFAULT_DIRECTORY, load_fashion_mnist, read_idx
+from tfdistill.data.image_folders import folder_name, write_image_folder
 from tfdistill.data.mixup import mix_batch, mixup
 from tfdistill.data.pipelines import (
     augment_image,
@@ -17,6 +18,7 @@ __all__ = [
     "DEFAULT_DIRECTORY",
     "augment_image",
     "check_image_files",
+    "folder_name",
     "load_fashion_mnist",
     "load_image_folder",
     "load_npz",
@@ -26,4 +28,5 @@ __all__ = [
     "mixup",
     "read_idx",
     "to_float_images",
+    "write_image_folder",
 ]
