@@ -138,3 +138,10 @@ def test_class_names_put_an_image_folders_classes_in_the_teachers_order(tmp_path
     with pytest.raises(ConfigError, match=r"its class folders \[.*\] differ from the classes \['digit_3'"):
         data_sources.from_config(data_config(image_folder=folder, class_names=order[:9], validation_size=0),
                                  input_shape=(8, 8, 1))
+
+
+def test_a_training_subset_of_an_image_folder_draws_from_every_class(tmp_path):
+    folder = digits_image_folder(tmp_path / "d", per_class=10, size=8)
+    data = data_sources.from_config(data_config(image_folder=folder, train_subset=30, validation_size=0),
+                                    input_shape=(8, 8, 1))
+    assert len(data.train) == 30 and len(set(data.train.y)) >= 8  # the first 30 files would be 3 classes

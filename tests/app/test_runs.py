@@ -160,3 +160,12 @@ def test_a_refused_tflite_export_is_reported_and_the_run_still_finishes(tmp_path
         assert json.load(f)["status"] == "finished"
     with open(os.path.join(run_dir, "report.md")) as f:
         assert "Not exported: The float32 TFLite model agrees" in f.read()
+
+
+def test_peak_memory_is_this_programs_not_its_parents():
+    # A child started by a large parent: getrusage's peak would count the parent's memory.
+    code = ("import numpy as np, subprocess, sys; big = np.ones(2**30 // 8); "
+            "print(subprocess.run([sys.executable, '-c', 'from tfdistill.app.runs import peak_rss_bytes; "
+            "print(peak_rss_bytes())'], capture_output=True, text=True, check=True).stdout)")
+    child_peak = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert 0 < child_peak < 2**30  # importing TensorFlow takes about 650 MiB

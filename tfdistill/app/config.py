@@ -72,6 +72,7 @@ HELP = {
     "data.class_names": "an image folder's class folders in the teacher's class order (default: sorted by name)",
     "data.test_size": "an image folder without train/ and test/: the test split, a count or a fraction",
     "data.tfds": "a TFDS dataset name (tensorflow-datasets, data prepared locally)",
+    "data.train_subset": "train on this many training examples: the first ones of arrays, drawn at random from an image folder",
     "data.validation_size": "held out of the training split for validation: a count or a fraction "
                             "(default: 5,000 or a tenth of the training examples, whichever is fewer)",
     "teacher.path": "a .keras file, a SavedModel folder or a TF Serving model folder (its highest version)",

@@ -278,7 +278,10 @@ def from_config(data_config, input_shape=None):
     train = parts.pop("train")
     subset = data_config["train_subset"]
     if subset is not None:
-        train = train.subset(np.arange(min(subset, len(train))))
+        if train.paths is None:  # arrays: the first examples, as they come
+            train = train.subset(np.arange(min(subset, len(train))))
+        else:  # files are listed class by class: draw them at random
+            train = train.subset(np.sort(np.random.default_rng(data_config["seed"]).permutation(len(train))[:subset]))
     train, validation = _hold_out(train, data_config["validation_size"], data_config["seed"], "data.validation_size")
     return Data(train=train, validation=validation, **parts)
 

@@ -145,11 +145,21 @@ def teacher_pass(teacher, data, settings, run_dir, verbose):
 
 
 def peak_rss_bytes():
-    """This process's peak resident memory so far, in bytes."""
-    import resource
+    """This process's peak resident memory so far, in bytes.
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
+    Linux's `VmHWM` (the high-water mark of this program's memory); not
+    `getrusage`, whose peak survives `exec` and so counts the parent's memory
+    for a process started by another (the benchmark that runs the command).
+    """
+    try:
+        with open("/proc/self/status") as f:
+            line = next(line for line in f if line.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024
+    except (OSError, StopIteration):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
 def _read_history(path):
