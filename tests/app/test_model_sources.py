@@ -130,3 +130,16 @@ def test_a_teacher_at_chance_on_the_training_labels_gets_a_warning_about_class_o
     student = model_sources.student_factory(STUDENT, digits.input_shape, 10, seed=0)()
     with pytest.warns(UserWarning, match=r"match the labels of only 1\d.\d% of 512 training examples.*set `data.class_names`"):
         model_sources.check_models_and_data(teacher, student, digits)
+
+
+def test_a_search_gets_new_initial_weights_per_seed_from_a_builder():
+    make = model_sources.student_factory({**STUDENT, "builder": "helpers:digits_student"}, (8, 8, 1), 10, seed=0,
+                                         same_weights=False)
+    keras.utils.set_random_seed(1)
+    first = make().get_weights()
+    keras.utils.set_random_seed(2)
+    second = make().get_weights()
+    keras.utils.set_random_seed(1)
+    again = make().get_weights()
+    assert not np.array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[0], again[0])

@@ -162,7 +162,7 @@ def _builder(text):
     return getattr(module, function_name)
 
 
-def student_factory(student_config, input_shape, num_classes, seed):
+def student_factory(student_config, input_shape, num_classes, seed, same_weights=True):
     """A function that returns a fresh student with the same initial weights at every call.
 
     Args:
@@ -170,6 +170,10 @@ def student_factory(student_config, input_shape, num_classes, seed):
         input_shape: one example's shape as the models take it.
         num_classes: the number of classes.
         seed: seed of the initial weights of a built student.
+        same_weights: `False` builds a student from a builder (or the
+            built-in one) with new initial weights at every call, drawn from
+            Keras's global seed (a `.keras` student always starts from its
+            file's weights).
     """
     if student_config["path"] is not None:
         path = student_config["path"]
@@ -203,6 +207,8 @@ def student_factory(student_config, input_shape, num_classes, seed):
         raise ConfigError(f"Invalid value for `student.args`: the builder refused them ({error}).") from None
     if not isinstance(first, keras.Model):
         raise ConfigError(f"Invalid value for `student.builder`: expected it to return a keras.Model. Received: {first!r}")
+    if not same_weights:
+        return lambda name="student": build(**args)
     initial = first.get_weights()
 
     def make(name="student"):

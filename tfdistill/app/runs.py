@@ -98,7 +98,7 @@ def keras_latency_ms(model, x, repeats=200):
     return float(np.median(times) * 1000)
 
 
-def load_inputs(config):
+def load_inputs(config, same_weights=True):
     """The teacher, the `Data` and the student factory of a resolved config, checked together.
 
     Everything a run needs is loaded and checked here, before any folder is
@@ -107,13 +107,15 @@ def load_inputs(config):
 
     Returns:
         `(teacher, data, make_student)`; `make_student(name)` returns a fresh
-        student with the run's initial weights.
+        student with the run's initial weights (with `same_weights=False`,
+        new ones at each call, from Keras's global seed).
     """
     teacher = model_sources.load_teacher(config["teacher"]["path"], config["teacher"]["output_key"],
                                          config["teacher"]["outputs"])
     data = data_sources.from_config(config["data"], tuple(teacher.inputs[0].shape[1:]))
     make_student = model_sources.student_factory(
-        config["student"], data.input_shape, int(teacher.outputs[0].shape[-1]), config["distill"]["seed"]
+        config["student"], data.input_shape, int(teacher.outputs[0].shape[-1]), config["distill"]["seed"],
+        same_weights=same_weights,
     )
     model_sources.check_models_and_data(teacher, make_student(), data)
     return teacher, data, make_student
@@ -365,7 +367,8 @@ def run_tuning(config, run_dir, families=None, seeds=(0, 1, 2), overwrite=False,
     from tfdistill import tuning
 
     check_output_dir(run_dir, config, overwrite)
-    teacher, data, make_student = load_inputs(config)
+    # The search sets a seed per candidate and per final seed: each gets its own initial weights.
+    teacher, data, make_student = load_inputs(config, same_weights=False)
     if not len(data.validation):
         raise config_module.ConfigError(
             "Invalid value for `data.validation_size`: a recipe search chooses on a validation split, "
