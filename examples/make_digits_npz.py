@@ -4,6 +4,7 @@
 
 1,797 grey 8x8 images (values 0-16, stored as uint8 0-255) of 10 classes:
 the first 1,497 for training, the last 300 for testing, with class names.
+Needs scikit-learn (`pip install scikit-learn`).
 """
 
 import argparse
