@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from tfdistill.app import config, model_sources
 from helpers import REPO
