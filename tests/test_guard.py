@@ -1,6 +1,5 @@
 """The NaN/Inf guard: a real NaN in a real batch never reaches the student's weights."""
 
-import os
 import subprocess
 import sys
 
