@@ -8,6 +8,7 @@ Each entry names what it reaches into and why no public route exists:
 | `serialized_dataset_graph` | `tf.data.Dataset._as_serialized_graph` | a pipeline's graph, read for randomness before caching it (`pipeline_randomness`); the only route TensorFlow offers. |
 | `set_initial_epoch` | `keras.Model._initial_epoch` | where a resumed `fit` starts; Keras's own `BackupAndRestore` sets it the same way. |
 | `MultiWorkerBuild._maybe_symbolic_build` | `keras.Model._maybe_symbolic_build` | Keras averages the first distributed batch with an eager `strategy.reduce`, which fails under `MultiWorkerMirroredStrategy` (keras-team/keras#20585). |
+| `loaded_signatures` | `keras.layers.TFSMLayer._reloaded_obj` | the signatures of the SavedModel a `TFSMLayer` loaded (input names, dtypes, outputs); without it the SavedModel would be loaded a second time to read them. |
 | `logs_for_multi_worker` | (Keras's log reduction) | the same issue: Keras reduces each log with `strategy.reduce("MEAN", v, axis=0)`, which fails on scalars. |
 
 When a Keras or TensorFlow upgrade breaks one of these, only this module changes.
@@ -27,6 +28,11 @@ def serialized_dataset_graph(dataset):
     return dataset._as_serialized_graph(
         external_state_policy=tf.data.experimental.ExternalStatePolicy.WARN
     ).numpy()
+
+
+def loaded_signatures(layer):
+    """The `signatures` of the SavedModel a `keras.layers.TFSMLayer` loaded."""
+    return layer._reloaded_obj.signatures
 
 
 def set_initial_epoch(model, epoch):

@@ -166,7 +166,7 @@ def run(
         f"The student has {teacher.count_params() / distilled.count_params():.0f}x fewer parameters than the teacher."
     )
     fidelity = fidelity_on_train_and_test(
-        distilled, x_train, y_train, logits[0], teacher_test_logits, distilled_test_logits, y_test
+        distilled, to_float_images(x_train), y_train, logits[0], teacher_test_logits, distilled_test_logits, y_test
     )
     print("How closely the distilled student follows the teacher:")
     for split, report in fidelity.items():

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfdistill import validation
+from tfdistill import compat, validation
 from tfdistill.errors import ConfigError
 from tfdistill.export.saved_model import KERAS_COPY, existing_versions
 from tfdistill.model_files import load_model
@@ -25,26 +25,51 @@ from tfdistill.model_files import load_model
 class SavedModelSignature(keras.layers.TFSMLayer):
     """A SavedModel's serving signature as a frozen Keras layer (`keras.layers.TFSMLayer`).
 
-    It takes the float inputs tfdistill's pipelines make and converts them to
-    what the signature takes: `uint8` signatures get the images back in
-    `[0, 255]`, and a signature without a channel axis gets it removed.
+    The SavedModel is loaded once, by `TFSMLayer`; its `serving_default`
+    signature says the rest. The layer takes the float inputs tfdistill's
+    pipelines make and converts them to what the signature takes: a `uint8`
+    signature gets the images back in `[0, 255]`, and one without a channel
+    axis gets it removed.
 
     Args:
         filepath: the SavedModel folder.
-        input_name: the signature's one input.
-        output_key: the signature's output to return.
-        uint8_input: convert `[0, 1]` floats to `uint8`.
-        drop_channel: remove the trailing channel axis of size 1.
+        output_key: the signature's output to return; `None` when it has one.
+
+    Attributes:
+        input_shape_per_example: the shape the layer takes per example.
+
+    Raises:
+        ConfigError: no `serving_default` signature, not exactly one input,
+            or an `output_key` that is missing (or needed and not given).
     """
 
-    def __init__(self, filepath, input_name, output_key, uint8_input=False, drop_channel=False, **kwargs):
+    def __init__(self, filepath, output_key=None, **kwargs):
         kwargs.pop("call_endpoint", None)
         kwargs.pop("trainable", None)
-        super().__init__(filepath, call_endpoint="serving_default", trainable=False, **kwargs)
-        self.input_name = input_name
-        self.output_key = output_key
-        self.uint8_input = uint8_input
-        self.drop_channel = drop_channel
+        try:
+            super().__init__(filepath, call_endpoint="serving_default", trainable=False, **kwargs)
+        except ValueError as error:  # TFSMLayer's: the endpoint does not exist, with the ones that do
+            raise ConfigError(f"Invalid value for `teacher.path`: the SavedModel {filepath!r} cannot be used: {error}") from None
+        # The endpoint may be a restored function; the signature of the same name describes it.
+        signatures = compat.loaded_signatures(self)
+        if "serving_default" not in signatures:
+            raise ConfigError(
+                f"Invalid value for `teacher.path`: the SavedModel {filepath!r} has no `serving_default` "
+                f"signature. Its signatures: {sorted(signatures)}"
+            )
+        signature = signatures["serving_default"]
+        inputs = signature.structured_input_signature[1]
+        if len(inputs) != 1:
+            raise ConfigError(
+                f"Invalid value for `teacher.path`: the SavedModel {filepath!r}'s serving signature takes "
+                f"{len(inputs)} inputs ({sorted(inputs)}); a teacher takes one."
+            )
+        (self.input_name, spec), = inputs.items()
+        self.output_key = _output_key(filepath, output_key, sorted(signature.structured_outputs))
+        self.uint8_input = spec.dtype == tf.uint8
+        shape = list(spec.shape[1:])
+        self.drop_channel = self.uint8_input and len(shape) == 2  # grey images sent without a channel axis
+        self.input_shape_per_example = shape + [1] if self.drop_channel else shape
 
     def call(self, inputs, training=False):
         x = inputs
@@ -55,26 +80,10 @@ class SavedModelSignature(keras.layers.TFSMLayer):
         return tf.cast(self.call_endpoint_fn(**{self.input_name: x})[self.output_key], tf.float32)
 
     def get_config(self):
-        return {**super().get_config(), "input_name": self.input_name, "output_key": self.output_key,
-                "uint8_input": self.uint8_input, "drop_channel": self.drop_channel}
+        return {**super().get_config(), "output_key": self.output_key}
 
 
-def _saved_model_teacher(folder, output_key):
-    loaded = tf.saved_model.load(folder)
-    if "serving_default" not in loaded.signatures:
-        raise ConfigError(
-            f"Invalid value for `teacher.path`: the SavedModel {folder!r} has no `serving_default` signature. "
-            f"Its signatures: {sorted(loaded.signatures)}"
-        )
-    signature = loaded.signatures["serving_default"]
-    inputs = signature.structured_input_signature[1]
-    if len(inputs) != 1:
-        raise ConfigError(
-            f"Invalid value for `teacher.path`: the SavedModel {folder!r}'s serving signature takes "
-            f"{len(inputs)} inputs ({sorted(inputs)}); a teacher takes one."
-        )
-    (input_name, spec), = inputs.items()
-    outputs = sorted(signature.structured_outputs)
+def _output_key(folder, output_key, outputs):
     if output_key is None:
         if len(outputs) != 1:
             raise ConfigError(
@@ -82,21 +91,19 @@ def _saved_model_teacher(folder, output_key):
                 "`teacher.output_key` to the one that holds the logits (or probabilities, with "
                 "`teacher.outputs: probabilities`)."
             )
-        output_key = outputs[0]
-    elif output_key not in outputs:
+        return outputs[0]
+    if output_key not in outputs:
         match = difflib.get_close_matches(output_key, outputs, n=1)
         raise ConfigError(
             f"Invalid value for `teacher.output_key`: the SavedModel {folder!r} has no output {output_key!r}."
             + (f" Did you mean {match[0]!r}?" if match else "") + f" Its outputs: {outputs}"
         )
-    shape = list(spec.shape[1:])
-    uint8_input = spec.dtype == tf.uint8
-    drop_channel = uint8_input and len(shape) == 2  # grey images sent without a channel axis
-    if drop_channel:
-        shape = shape + [1]
-    layer = SavedModelSignature(folder, input_name, output_key, uint8_input=uint8_input, drop_channel=drop_channel,
-                                name="saved_model_teacher")
-    image = keras.Input(shape, name=input_name)
+    return output_key
+
+
+def _saved_model_teacher(folder, output_key):
+    layer = SavedModelSignature(folder, output_key, name="saved_model_teacher")
+    image = keras.Input(layer.input_shape_per_example, name=layer.input_name)
     return keras.Model(image, layer(image), name="teacher")
 
 
@@ -227,19 +234,21 @@ def check_models_and_data(teacher, student, data):
         validation.check_logits_model(teacher, "teacher.path", remedy=(
             "Save `tfdistill.strip_softmax(teacher)` to a .keras file and pass that, or set "
             "`teacher.outputs: probabilities`."))
-    example = data.arrays(data.train, limit=8)[0]
+    # One random sample of the training split (at most 512 examples, read once) serves every check.
+    some = data.train.subset(np.random.default_rng(0).permutation(len(data.train))[:512])
+    sample, labels = data.arrays(some)
     for role, model in (("teacher", teacher), ("student", student)):
         expected = tuple(model.inputs[0].shape[1:])
-        if len(expected) != len(example.shape[1:]) or any(
-            e is not None and e != r for e, r in zip(expected, example.shape[1:])
+        if len(expected) != len(sample.shape[1:]) or any(
+            e is not None and e != r for e, r in zip(expected, sample.shape[1:])
         ):
             raise ConfigError(
                 f"Invalid config: the {role} takes inputs of shape {expected}, but the data "
-                f"({data.description}) gives examples of shape {tuple(example.shape[1:])}. Change the "
+                f"({data.description}) gives examples of shape {tuple(sample.shape[1:])}. Change the "
                 f"{role} or the data (for an image folder, `data.image_size`)."
             )
-    teacher_out = np.asarray(teacher(example, training=False))
-    student_out = np.asarray(student(example, training=False))
+    teacher_out = np.asarray(teacher.predict(sample, verbose=0))
+    student_out = np.asarray(student(sample[:8], training=False))
     if teacher_out.shape[1:] != student_out.shape[1:]:
         raise ConfigError(
             f"Invalid config: the teacher outputs shape {teacher_out.shape[1:]} per example and the student "
@@ -258,19 +267,17 @@ def check_models_and_data(teacher, student, data):
                 f"Invalid data {data.description}: {name} labels range over [{split.y.min()}, {split.y.max()}], "
                 f"but the models output {num_outputs} classes (labels 0 to {num_outputs - 1})."
             )
-    some = data.train.subset(np.random.default_rng(0).permutation(len(data.train))[:512])
-    sample, labels = data.arrays(some)
-    agreement = float(np.mean(np.asarray(teacher.predict(sample, verbose=0)).argmax(-1) == labels))
+    if np.all(teacher_out >= 0) and np.allclose(teacher_out.sum(-1), 1.0, atol=1e-3):
+        raise ConfigError(
+            "Invalid config: the teacher's outputs are non-negative and sum to 1, so they look like "
+            "probabilities, not logits. Set `teacher.outputs: probabilities` (they are then distilled as "
+            "their logarithm), or give a teacher without its final softmax."
+        )
+    agreement = float(np.mean(teacher_out.argmax(-1) == labels))
     if agreement <= 1.5 / num_outputs:
         warnings.warn(
             f"The teacher's predictions match the labels of only {agreement:.1%} of {len(labels)} training "
             f"examples (chance: {1 / num_outputs:.1%}). Are the classes in the teacher's order? An image "
             "folder's classes are its sub-folders sorted by name; set `data.class_names` to the folder names "
             "in the order of the teacher's outputs.", stacklevel=2,
-        )
-    if np.all(teacher_out >= 0) and np.allclose(teacher_out.sum(-1), 1.0, atol=1e-3):
-        raise ConfigError(
-            "Invalid config: the teacher's outputs are non-negative and sum to 1, so they look like "
-            "probabilities, not logits. Set `teacher.outputs: probabilities` (they are then distilled as "
-            "their logarithm), or give a teacher without its final softmax."
         )

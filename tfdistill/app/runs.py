@@ -26,13 +26,12 @@ import tensorflow as tf
 from tfdistill import model_files, offline
 from tfdistill.app import config as config_module
 from tfdistill.app import data_sources, model_sources, reports
-from tfdistill.app.training import keras_file_size, train_student
+from tfdistill.app.training import fidelity_on_train_and_test, keras_file_size, train_student
 from tfdistill.callbacks import BackupAndRestore
 from tfdistill.errors import ExportVerificationError
 from tfdistill.export.atomic import save_keras
 from tfdistill.export.saved_model import export_saved_model
 from tfdistill.export.tflite import export_tflite
-from tfdistill.fidelity import fidelity_from_logits
 from tfdistill.stats import describe_gain, near_chance
 
 RUN_FILE = "run.json"
@@ -279,11 +278,10 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
             "bytes": report.file_bytes, "accuracy": report.accuracy, "latency_ms": report.median_latency_ms,
         })
 
-    student_train_logits = students["distilled"].predict(data.batches(data.train), verbose=0)
-    fidelity = {
-        "train": fidelity_from_logits(np.asarray(teacher_train_logits, np.float32), student_train_logits, data.train.y),
-        "test": fidelity_from_logits(test_logits["teacher"], test_logits["student distilled"], y_test_all),
-    }
+    fidelity = fidelity_on_train_and_test(
+        students["distilled"], data.batches(data.train), data.train.y, teacher_train_logits,
+        test_logits["teacher"], test_logits["student distilled"], y_test_all,
+    )
     _write_report(run_dir, config, data, rows, tflite_reports, histories, teacher, predictions, fidelity, refused)
     results = {
         "rows": rows,

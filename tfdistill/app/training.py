@@ -5,6 +5,7 @@ import tempfile
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tfdistill import losses
 from tfdistill.batch_norm import PreciseBatchNorm
@@ -118,16 +119,19 @@ def calibration_images(x_train, count, seed):
     return to_float_images(x_train[np.random.default_rng(seed).permutation(len(x_train))[:count]])
 
 
-def fidelity_on_train_and_test(student, x_train, y_train, teacher_train_logits, teacher_test_logits,
+def fidelity_on_train_and_test(student, train_inputs, y_train, teacher_train_logits, teacher_test_logits,
                                student_test_logits, y_test):
-    """The student's `Fidelity` to its teacher on the training and the test images.
+    """The student's `Fidelity` to its teacher on the training and the test examples.
 
     `teacher_train_logits` are view 0 of the teacher's cache, its outputs on
-    the training images themselves, so the teacher is not run again.
+    the training examples themselves, so the teacher is not run again.
+    `train_inputs` are those examples as the student takes them: an array,
+    or a `tf.data.Dataset` of batches (streamed data).
     """
-    student_train_logits = student.predict(to_float_images(x_train), batch_size=1024, verbose=0)
+    batch_size = None if isinstance(train_inputs, tf.data.Dataset) else 1024
+    student_train_logits = student.predict(train_inputs, batch_size=batch_size, verbose=0)
     return {
-        "train": fidelity_from_logits(teacher_train_logits, student_train_logits, y_train),
+        "train": fidelity_from_logits(np.asarray(teacher_train_logits, np.float32), student_train_logits, y_train),
         "test": fidelity_from_logits(teacher_test_logits, student_test_logits, y_test),
     }
 
