@@ -6,7 +6,7 @@ application layer, `tfdistill.app` (the command line, run configs and
 folders, reports, the demo and its Fashion-MNIST models), which sits on top.
 """
 
-from tfdistill import callbacks, data, export, losses, offline, schedules
+from tfdistill import callbacks, data, export, losses, offline, schedules, tokens
 from tfdistill.batch_norm import PreciseBatchNorm, recompute_batch_norm_statistics
 from tfdistill.distiller import Distiller
 from tfdistill.ensemble import TeacherEnsemble
@@ -35,6 +35,7 @@ from tfdistill.model_files import load_model
 from tfdistill.softmax import strip_softmax
 from tfdistill.stats import PairedDifference, paired_difference
 from tfdistill.teacher_outputs import TeacherOutputs, TopKLogits
+from tfdistill.tokens import TOKEN_REDUCTIONS
 from tfdistill.tuning import TuningResult, tune_recipe
 from tfdistill.version import __version__
 
@@ -45,6 +46,7 @@ __all__ = [
     "TeacherEnsemble",
     "TeacherOutputs",
     "TopKLogits",
+    "TOKEN_REDUCTIONS",
     "PreciseBatchNorm",
     "recompute_batch_norm_statistics",
     "tune_recipe",
@@ -81,5 +83,6 @@ __all__ = [
     "losses",
     "offline",
     "schedules",
+    "tokens",
     "__version__",
 ]

@@ -9,6 +9,7 @@ Each entry names what it reaches into and why no public route exists:
 | `set_initial_epoch` | `keras.Model._initial_epoch` | where a resumed `fit` starts; Keras's own `BackupAndRestore` sets it the same way. |
 | `MultiWorkerBuild._maybe_symbolic_build` | `keras.Model._maybe_symbolic_build` | Keras averages the first distributed batch with an eager `strategy.reduce`, which fails under `MultiWorkerMirroredStrategy` (keras-team/keras#20585). |
 | `loaded_signatures` | `keras.layers.TFSMLayer._reloaded_obj` | the signatures of the SavedModel a `TFSMLayer` loaded (input names, dtypes, outputs); without it the SavedModel would be loaded a second time to read them. |
+| `keras_mask` | `keras.src.backend.get_keras_mask` | the mask a layer (`Embedding(mask_zero=True)`) put on the student's output, for per-token weights; Keras reads it the same way in `Loss.__call__` and has no public accessor. |
 | `logs_for_multi_worker` | (Keras's log reduction) | the same issue: Keras reduces each log with `strategy.reduce("MEAN", v, axis=0)`, which fails on scalars. |
 
 When a Keras or TensorFlow upgrade breaks one of these, only this module changes.
@@ -33,6 +34,13 @@ def serialized_dataset_graph(dataset):
 def loaded_signatures(layer):
     """The `signatures` of the SavedModel a `keras.layers.TFSMLayer` loaded."""
     return layer._reloaded_obj.signatures
+
+
+def keras_mask(tensor):
+    """The Keras mask a layer attached to `tensor`, or `None`."""
+    from keras.src.backend import get_keras_mask
+
+    return get_keras_mask(tensor)
 
 
 def set_initial_epoch(model, epoch):

@@ -17,7 +17,7 @@ from typing import Optional, Sequence, Union
 import keras
 import tensorflow as tf
 
-from tfdistill import compat, guard, objective, preflight, validation
+from tfdistill import compat, guard, objective, preflight, tokens, validation
 from tfdistill import feature_pairs as feature_pairs_module
 from tfdistill import losses as losses_module
 from tfdistill import teacher_outputs as teacher_outputs_module
@@ -44,9 +44,18 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
     `L_hard + λ · L_soft` are special cases). `fit` logs `loss`, the
     unweighted `hard_loss` and `soft_loss`, and compiled metrics.
 
+    Token-level distillation: models that output logits with positions,
+    `(batch, ..., num_classes)` (a tagger, a frame classifier, a language
+    model), train per position, with labels of shape `(batch, ...)` and
+    sample weights of shape `(batch,)` or `(batch, ...)` (padding weighted 0)
+    or the student's Keras mask (`Embedding(mask_zero=True)`). Each loss is
+    then the mean over real positions (`compile(token_reduction=...)`, see
+    `tfdistill.tokens`); padded positions never move the student. Metrics
+    are per position with the same weights.
+
     Args:
         teacher: a built `keras.Model` that outputs logits, shape
-            `(batch, num_classes)`.
+            `(batch, num_classes)` or `(batch, ..., num_classes)`.
         student: a `keras.Model` with the same output shape, logits too.
         separate_inputs: if `True`, every `x` is a dict `{"student": ...,
             "teacher": ...}` giving each model its own input (e.g. a 224 px
@@ -110,6 +119,7 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
         hard_weight: Weight = 0.0,
         soft_weight: Weight = 1.0,
         metrics: Optional[list] = None,
+        token_reduction: str = "mean_over_tokens",
         **kwargs,
     ) -> None:
         """Configures the optimizer, both losses, their weights and metrics.
@@ -130,12 +140,18 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
                 (`tfdistill.schedules.LinearWarmup`, any `LearningRateSchedule`)
                 evaluated at the optimizer's step.
             soft_weight: weight of the soft loss, >= 0, or a schedule.
-            metrics: metrics on `(y, student logits)`, e.g. `["accuracy"]`.
+            metrics: metrics on `(y, student logits)`, e.g. `["accuracy"]`;
+                per position for logits with positions.
+            token_reduction: for logits with positions, how the losses reduce
+                over positions: `"mean_over_tokens"` (`Σ w·l / Σ w`, the mean
+                over real tokens) or `"sum_over_batch_size"` (Keras's `Σ w·l /
+                positions`, padding counted). See `tfdistill.tokens`.
             **kwargs: passed to `keras.Model.compile` (`jit_compile`, ...); a
                 `mixed_float16` student gets a `LossScaleOptimizer` unless
                 `auto_scale_loss=False`.
         """
         self.hard_loss = objective.get_hard_loss(loss)
+        self.token_reduction = tokens.check_token_reduction(token_reduction)
         if soft_loss is None:
             soft_loss = losses_module.KnowledgeDistillation(temperature=1.0)
         self.soft_loss = losses_module.get(soft_loss)
@@ -151,6 +167,7 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
             "hard_weight": self.hard_weight,
             "soft_weight": self.soft_weight,
             "metrics": metrics,
+            "token_reduction": token_reduction,
             **kwargs,
         }
 
@@ -206,14 +223,28 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
         step = self.optimizer.iterations
         return objective.weight_at(self.hard_weight, step), objective.weight_at(self.soft_weight, step)
 
-    def compute_distillation_losses(self, y, teacher, student_logits, sample_weight=None, student_features=()):
+    def compute_distillation_losses(
+        self, y, teacher, student_logits, sample_weight=None, student_features=(), mask=None
+    ):
         """Returns `(total, terms)` for a batch's `TeacherOutputs` (or logits), scaled for the replicas.
 
         `terms` maps `"hard_loss"`, `"soft_loss"` (and `"feature_loss"`) to
         the unweighted terms: as in Keras, each is the sum over the local
         batch divided by its size and by the number of replicas, so summing
-        gradients across replicas gives the global-batch mean.
+        gradients across replicas gives the global-batch mean. For logits with
+        positions, each is reduced over the positions by `token_reduction`,
+        with `mask` (default: the student output's Keras mask) and
+        `sample_weight` giving each position's weight.
         """
+        if mask is None:
+            mask = compat.keras_mask(student_logits)
+        example_weight = sample_weight
+        if tokens.has_positions(student_logits):
+            sample_weight = tokens.reduction_weights(
+                tokens.position_weights(y, sample_weight, mask), self.token_reduction
+            )
+            student_logits = tokens.without_mask(student_logits)
+            example_weight = tokens.per_example_weights(sample_weight)
         if not isinstance(teacher, TeacherOutputs):
             teacher = TeacherOutputs(tf.cast(teacher, "float32"))
         student_logits = tf.cast(student_logits, "float32")
@@ -230,7 +261,7 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
         total = hard_weight * hard + soft_weight * soft
         terms = {"hard_loss": hard, "soft_loss": soft}
         if self.feature_pairs:
-            feature = self.feature_matching.loss(teacher.features, student_features, sample_weight)
+            feature = self.feature_matching.loss(teacher.features, student_features, example_weight)
             total += feature
             terms["feature_loss"] = feature
         regularization = self.student.losses
@@ -269,7 +300,7 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
             gradients = [None if g is None else tf.identity(g) for g in gradients]
         self.optimizer.apply_gradients(zip(gradients, variables))
         self._update_loss_trackers(student_x, total, terms)
-        return compat.logs_for_multi_worker(self.compute_metrics(student_x, y, student_logits, sample_weight))
+        return self._metric_logs(student_x, y, student_logits, sample_weight)
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -279,6 +310,12 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
         with tf.control_dependencies(preflight.assert_valid_labels(y, student_logits.shape[-1])):
             total, terms = self.compute_distillation_losses(y, teacher, student_logits, sample_weight, student_features)
         self._update_loss_trackers(student_x, total, terms)
+        return self._metric_logs(student_x, y, student_logits, sample_weight)
+
+    def _metric_logs(self, student_x, y, student_logits, sample_weight):
+        """Compiled metrics; for logits with positions, per position with each position's weight."""
+        if tokens.has_positions(student_logits):
+            sample_weight = tokens.position_weights(y, sample_weight, compat.keras_mask(student_logits))
         return compat.logs_for_multi_worker(self.compute_metrics(student_x, y, student_logits, sample_weight))
 
     # --------------------------------------------------------------------- fit

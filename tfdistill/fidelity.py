@@ -22,8 +22,12 @@ from tfdistill import validation
 class Fidelity:
     """Agreement between a teacher and a student on one set of examples.
 
+    For logits with positions (`(examples, ..., classes)`: tokens, frames),
+    every figure is per position, over the positions of nonzero weight.
+
     Attributes:
-        examples: number of examples measured.
+        examples: number of examples measured (positions, for logits with
+            positions).
         top1_agreement: share of examples on which the student's top class is
             the teacher's.
         kl_divergence: mean `KL(teacher || student)` of their softmax
@@ -54,14 +58,19 @@ def _log_softmax(logits):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def fidelity_from_logits(teacher_logits, student_logits, labels=None):
+def fidelity_from_logits(teacher_logits, student_logits, labels=None, sample_weight=None):
     """Fidelity of a student to its teacher from their logits.
 
     Args:
-        teacher_logits: array `(examples, classes)` of the teacher's logits.
+        teacher_logits: array `(examples, classes)` of the teacher's logits,
+            or `(examples, ..., classes)` with positions (per token).
         student_logits: array of the same shape, the student's logits.
         labels: optional integer class ids, shape `(examples,)` or
-            `(examples, 1)`, for both models' accuracies.
+            `(examples, 1)` (`(examples, ...)` with positions), for both
+            models' accuracies.
+        sample_weight: optional weights, `(examples,)` or one per position;
+            every figure is a weighted mean, and positions of weight 0
+            (padding) are not counted.
 
     Returns:
         A `Fidelity`.
@@ -76,11 +85,11 @@ def fidelity_from_logits(teacher_logits, student_logits, labels=None):
     """
     teacher_logits = np.asarray(teacher_logits, dtype="float64")
     student_logits = np.asarray(student_logits, dtype="float64")
-    if teacher_logits.ndim != 2 or teacher_logits.shape[0] == 0:
+    if teacher_logits.ndim < 2 or teacher_logits.shape[0] == 0:
         raise ValueError(
             "Invalid value for argument `teacher_logits`. Expected an array of "
-            "shape (examples, classes) with at least one example. Received: "
-            f"shape {teacher_logits.shape}"
+            "shape (examples, classes) or (examples, ..., classes) with at least one "
+            f"example. Received: shape {teacher_logits.shape}"
         )
     if student_logits.shape != teacher_logits.shape:
         raise ValueError(
@@ -90,6 +99,18 @@ def fidelity_from_logits(teacher_logits, student_logits, labels=None):
     for name, values in (("teacher_logits", teacher_logits), ("student_logits", student_logits)):
         if not np.all(np.isfinite(values)):
             raise ValueError(f"Invalid value for argument `{name}`: it contains NaN or Inf values.")
+    positions = teacher_logits.shape[:-1]
+    weights = np.ones(positions)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype="float64")
+        if sample_weight.shape != positions[: sample_weight.ndim] or not np.all(sample_weight >= 0):
+            raise ValueError(
+                "Invalid value for argument `sample_weight`. Expected weights >= 0 of shape "
+                f"{positions[:1]} or {positions}. Received: shape {sample_weight.shape}"
+            )
+        weights = weights * sample_weight.reshape(sample_weight.shape + (1,) * (len(positions) - sample_weight.ndim))
+    if not weights.sum() > 0:
+        raise ValueError("Invalid value for argument `sample_weight`: every weight is 0, so nothing is measured.")
     teacher_log_probs = _log_softmax(teacher_logits)
     student_log_probs = _log_softmax(student_logits)
     kl = np.sum(np.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs), axis=-1)
@@ -98,26 +119,35 @@ def fidelity_from_logits(teacher_logits, student_logits, labels=None):
     accuracies = (None, None)
     if labels is not None:
         labels = np.asarray(labels)
-        if labels.ndim == 2 and labels.shape[1] == 1:
-            labels = labels[:, 0]
+        if labels.ndim == teacher_logits.ndim and labels.shape[-1] == 1:
+            labels = labels[..., 0]
         if labels.shape != teacher_top1.shape:
             raise ValueError(
                 "Invalid value for argument `labels`. Expected integer class ids "
                 f"of shape {teacher_top1.shape}. Received: shape {labels.shape}"
             )
-        validation.check_labels(labels, teacher_logits.shape[-1])
-        accuracies = (float(np.mean(teacher_top1 == labels)), float(np.mean(student_top1 == labels)))
+        validation.check_labels(labels, teacher_logits.shape[-1], teacher_logits.ndim)
+        accuracies = (_mean(teacher_top1 == labels, weights), _mean(student_top1 == labels, weights))
     return Fidelity(
-        examples=int(teacher_logits.shape[0]),
-        top1_agreement=float(np.mean(teacher_top1 == student_top1)),
-        kl_divergence=float(np.mean(kl)),
+        examples=int(np.count_nonzero(weights)),
+        top1_agreement=_mean(teacher_top1 == student_top1, weights),
+        kl_divergence=_mean(kl, weights),
         teacher_accuracy=accuracies[0],
         student_accuracy=accuracies[1],
     )
 
 
+def _mean(values, weights):
+    return float(np.sum(values * weights) / np.sum(weights))
+
+
 def measure_fidelity(
-    teacher: keras.Model, student: keras.Model, x: np.ndarray, y: Optional[np.ndarray] = None, batch_size: int = 1024
+    teacher: keras.Model,
+    student: keras.Model,
+    x: np.ndarray,
+    y: Optional[np.ndarray] = None,
+    batch_size: int = 1024,
+    sample_weight: Optional[np.ndarray] = None,
 ) -> Fidelity:
     """Runs teacher and student (inference mode) on `x` and compares them.
 
@@ -128,6 +158,8 @@ def measure_fidelity(
             `tf.data.Dataset` of inputs only).
         y: optional integer labels of `x`, for both models' accuracies.
         batch_size: batch size for arrays.
+        sample_weight: optional weights per example or per position (padding
+            0), see `fidelity_from_logits`.
 
     Returns:
         A `Fidelity`.
@@ -149,4 +181,4 @@ def measure_fidelity(
         validation.check_logits_model(model, argument)
     teacher_logits = teacher.predict(x, batch_size=batch_size, verbose=0)
     student_logits = student.predict(x, batch_size=batch_size, verbose=0)
-    return fidelity_from_logits(teacher_logits, student_logits, y)
+    return fidelity_from_logits(teacher_logits, student_logits, y, sample_weight)

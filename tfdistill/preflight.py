@@ -66,9 +66,12 @@ def check_data(distiller, x, y=None, sample_weight=None):
                 f"sample_weight)` tuples. Received elements with spec: {element}"
             )
         x_spec, y_spec = element[:2]
-        validation.check_label_spec(y_spec.shape, y_spec.dtype.as_numpy_dtype)
+        if not np.issubdtype(y_spec.dtype.as_numpy_dtype, np.integer):  # before the models run
+            validation.check_label_spec(y_spec.shape, y_spec.dtype.as_numpy_dtype)
         symbolic = keras.tree.map_structure(lambda spec: keras.KerasTensor(spec.shape, spec.dtype.name), x_spec)
-        return check_models(distiller, symbolic)
+        num_classes, rank = check_models(distiller, symbolic)
+        validation.check_label_spec(y_spec.shape, y_spec.dtype.as_numpy_dtype, rank)
+        return num_classes
     if isinstance(x, (np.ndarray, tf.Tensor)) or keras.tree.is_nested(x):
         if y is None:
             raise ValueError(
@@ -76,8 +79,8 @@ def check_data(distiller, x, y=None, sample_weight=None):
                 "one class id per example."
             )
         validation.check_sample_weight(sample_weight)
-        num_classes = check_models(distiller, keras.tree.map_structure(lambda a: a[:64], x))
-        validation.check_labels(np.asarray(y), num_classes)
+        num_classes, rank = check_models(distiller, keras.tree.map_structure(lambda a: a[:64], x))
+        validation.check_labels(np.asarray(y), num_classes, rank)
         return num_classes
     return None
 
@@ -86,7 +89,8 @@ def check_models(distiller, x):
     """Calls both models (or reads the cache) on `x`; checks their output shapes agree.
 
     Returns:
-        The number of classes the student outputs.
+        `(num_classes, rank)`: the number of classes the student outputs and
+        the rank of its logits (2, or more with positions).
     """
     student_x, teacher_x, cached = distiller.split_batch(x)
     if cached is not None:
@@ -107,7 +111,7 @@ def check_models(distiller, x):
         teacher_outputs.check_top_k_shapes(cached.logits, cached.classes, student_out)
     else:
         validation.check_output_shapes(teacher_out, student_out)
-    return int(student_out.shape[-1])
+    return int(student_out.shape[-1]), len(student_out.shape)
 
 
 def check_cached_features(distiller, features):

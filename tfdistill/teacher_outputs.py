@@ -181,13 +181,15 @@ def check_top_k_arguments(top_k, temperature, num_classes=None):
 
 
 def check_top_k_shapes(values, classes, student_output):
-    """A top-k teacher cache: `(batch, k + 1)` values, `(batch, k)` classes, `k <= num_classes`."""
+    """A top-k teacher cache: `(batch, ..., k + 1)` values, `(batch, ..., k)` classes, `k <= num_classes`."""
     num_classes = student_output.shape[-1]
+    rank = len(student_output.shape)
     k = classes.shape[-1]
-    if len(values.shape) != 2 or len(classes.shape) != 2 or values.shape[-1] != k + 1 or k > num_classes:
+    if len(values.shape) != rank or len(classes.shape) != rank or values.shape[-1] != k + 1 or k > num_classes:
         raise ValueError(
             "Invalid data: a top-k teacher cache must hold `(batch, k + 1)` values "
-            f"and `(batch, k)` classes with k <= {num_classes} (the student's classes). "
+            f"and `(batch, k)` classes with k <= {num_classes} (the student's classes), "
+            f"with the positions of the student's logits of rank {rank} before the last axis. "
             f"Received: values shape={tuple(values.shape)}, classes shape={tuple(classes.shape)}"
         )
 

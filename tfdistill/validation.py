@@ -68,35 +68,49 @@ def check_built(model, argument):
     )
 
 
-def check_label_spec(shape, dtype):
-    """Checks the labels' dtype (integer) and rank (`(batch,)` or `(batch, 1)`)."""
+def check_label_spec(shape, dtype, logits_rank=2):
+    """Checks the labels' dtype (integer) and rank: the logits' without the class axis.
+
+    Args:
+        shape: the labels' shape.
+        dtype: their dtype.
+        logits_rank: the rank of the models' logits: 2 for `(batch,
+            num_classes)`, whose labels are `(batch,)` or `(batch, 1)`; more
+            for logits with positions, `(batch, ..., num_classes)`, whose
+            labels are `(batch, ...)`.
+    """
+    expected = "(batch,)" if logits_rank == 2 else "(batch, ...) with one class id per position"
     if not np.issubdtype(np.dtype(dtype), np.integer):
         raise ValueError(
             "Invalid labels `y`. Expected integer class ids (sparse labels) of "
-            f"shape (batch,). Received: dtype={np.dtype(dtype)}, shape={tuple(shape)}. "
+            f"shape {expected}. Received: dtype={np.dtype(dtype)}, shape={tuple(shape)}. "
             "One-hot labels can be turned into ids with `argmax(y, axis=-1)`."
         )
-    if not (len(shape) == 1 or (len(shape) == 2 and shape[-1] == 1)):
+    if not (len(shape) == logits_rank - 1 or (len(shape) == logits_rank and shape[-1] == 1)):
         raise ValueError(
-            "Invalid labels `y`. Expected rank 1, shape (batch,), or (batch, 1). "
-            f"Received: shape={tuple(shape)}"
+            f"Invalid labels `y`. Expected rank {logits_rank - 1}, shape {expected} "
+            f"(the models output logits of rank {logits_rank}; the labels have their shape "
+            f"without the class axis), or with a trailing axis of 1. Received: shape={tuple(shape)}"
         )
 
 
-def check_labels(y, num_classes):
-    """Checks sparse labels: integer dtype, rank 1, values in `[0, num_classes)`.
+def check_labels(y, num_classes, logits_rank=2):
+    """Checks sparse labels: integer dtype, the rank of the logits less one, values in `[0, num_classes)`.
 
     Args:
-        y: labels, shape `(batch,)` or `(batch, 1)`.
+        y: labels, shape `(batch,)` or `(batch, 1)`; `(batch, ...)` for
+            logits with positions.
         num_classes: number of classes the models predict.
+        logits_rank: the rank of the models' logits.
     """
     y = np.asarray(y)
-    check_label_spec(y.shape, y.dtype)
+    check_label_spec(y.shape, y.dtype, logits_rank)
     if y.size and (y.min() < 0 or y.max() >= num_classes):
         raise ValueError(
             f"Invalid labels `y`. Expected class ids in [0, {num_classes - 1}] "
             f"(the models output {num_classes} classes). Received: values in "
             f"[{y.min()}, {y.max()}]"
+            + ("; give padded positions any class id in range and weight 0" if logits_rank > 2 else "")
         )
 
 
@@ -106,15 +120,16 @@ def check_output_shapes(teacher_output, student_output):
         if isinstance(output, (dict, list, tuple)) or not hasattr(output, "shape"):
             raise ValueError(
                 f"Invalid value for argument `{name}`: expected a model with "
-                "one output, logits of shape (batch, num_classes). Received "
-                f"an output of type {type(output).__name__}."
+                "one output, logits of shape (batch, num_classes) or (batch, ..., "
+                f"num_classes). Received an output of type {type(output).__name__}."
             )
-        if len(output.shape) != 2:
+        if len(output.shape) < 2:
             raise ValueError(
                 f"Invalid value for argument `{name}`: expected logits of "
-                f"rank 2, (batch, num_classes). Received: shape={tuple(output.shape)}"
+                "rank 2 or more, (batch, num_classes) or with positions (batch, ..., "
+                f"num_classes). Received: shape={tuple(output.shape)}"
             )
-    if tuple(teacher_output.shape) != tuple(student_output.shape):
+    if not _compatible(teacher_output.shape, student_output.shape):
         raise ValueError(
             "Invalid models: `teacher` and `student` must output logits of the "
             "same shape. Received: teacher output shape="
@@ -123,8 +138,15 @@ def check_output_shapes(teacher_output, student_output):
         )
 
 
+def _compatible(shape_a, shape_b):
+    """Same rank, and the same size on every axis where both are known (beyond the batch)."""
+    if len(shape_a) != len(shape_b):
+        return False
+    return all(a is None or b is None or a == b for a, b in zip(tuple(shape_a)[1:], tuple(shape_b)[1:]))
+
+
 def check_sample_weight(sample_weight):
-    """Sample weights must be finite and >= 0, one per example."""
+    """Sample weights must be finite and >= 0, one per example (or one per position)."""
     if sample_weight is None:
         return
     sw = np.asarray(sample_weight)

@@ -4,6 +4,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from tfdistill import compat, tokens
+
 
 class DistillationLoss(keras.losses.Loss):
     """A loss between the teacher's and the student's outputs.
@@ -12,6 +14,12 @@ class DistillationLoss(keras.losses.Loss):
     one value per example, shape `(batch,)`; Keras's `Loss.__call__` applies
     `sample_weight`, the reduction (default `"sum_over_batch_size"`) and the
     scaling across `tf.distribute` replicas, exactly as for a compiled loss.
+
+    Logit losses (`per_position = True`) also take outputs with positions,
+    `(batch, ..., num_classes)`: the loss applies per position, on rows of
+    `(positions, num_classes)`, with `sample_weight` of shape `(batch,)` or
+    the positions' `(batch, ...)` and the student output's Keras mask, and is
+    reduced over positions as Keras reduces (see `tfdistill.tokens`).
 
     Losses with a `temperature` accept a number or a schedule (a
     `keras.optimizers.schedules.LearningRateSchedule`, e.g.
@@ -31,6 +39,8 @@ class DistillationLoss(keras.losses.Loss):
     # True for a loss whose `call` reads a top-k teacher cache (a dict with
     # "values" and "classes"); see `tfdistill.offline.TopKLogits`.
     supports_top_k = False
+    # True for losses on logits, which apply per position to `(batch, ..., num_classes)`.
+    per_position = True
 
     def __init__(self, name=None, reduction="sum_over_batch_size"):
         super().__init__(name=name, reduction=reduction, dtype="float32")
@@ -49,14 +59,39 @@ class DistillationLoss(keras.losses.Loss):
                 `Distiller` passes it).
         """
         self._step = step
+        if self.uses_labels and labels is None:
+            raise ValueError(
+                f"Invalid call of the `{type(self).__name__}` loss: it needs the "
+                "class labels. Pass `labels=` (the Distiller does). Received: labels=None"
+            )
+        mask = compat.keras_mask(student_outputs)
+        student_outputs = ops.convert_to_tensor(student_outputs)
+        if self.per_position and tokens.has_positions(student_outputs):
+            teacher_outputs, student_outputs, sample_weight = self._position_rows(
+                teacher_outputs, student_outputs, sample_weight, mask
+            )
         if self.uses_labels:
-            if labels is None:
-                raise ValueError(
-                    f"Invalid call of the `{type(self).__name__}` loss: it needs the "
-                    "class labels. Pass `labels=` (the Distiller does). Received: labels=None"
-                )
             teacher_outputs = (teacher_outputs, keras.ops.reshape(labels, (-1,)))
         return super().__call__(teacher_outputs, student_outputs, sample_weight=sample_weight)
+
+    def _position_rows(self, teacher_outputs, student_outputs, sample_weight, mask):
+        """Flattens `(batch, ..., classes)` outputs to rows, with one weight per row.
+
+        A Keras mask is applied as Keras applies it (`Σ w·m·l / Σ m` under
+        `"sum_over_batch_size"`) and stripped, so Keras does not apply it again.
+        """
+        weights = tokens.position_weights(student_outputs[..., 0], sample_weight, mask)
+        if mask is not None and self.reduction in ("sum_over_batch_size", "mean"):
+            mask = tf.cast(mask, tf.float32)
+            weights = weights * tf.math.divide_no_nan(tf.cast(tf.size(mask), tf.float32), tf.reduce_sum(mask))
+        weights = tf.reshape(weights, (-1,))
+        student_rows = tokens.flatten_positions(tokens.without_mask(student_outputs))
+        if isinstance(teacher_outputs, dict):  # a top-k cache: per-row losses only (KD)
+            teacher_rows = {key: tokens.flatten_positions(value) for key, value in teacher_outputs.items()}
+        else:
+            teacher_rows = tokens.flatten_positions(ops.convert_to_tensor(teacher_outputs, "float32"))
+            student_rows = tokens.keep_teacher_at_padding(teacher_rows, student_rows, weights)
+        return teacher_rows, student_rows, weights
 
     def current_temperature(self):
         """`self.temperature`, evaluated at the current step when it is a schedule."""

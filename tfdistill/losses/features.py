@@ -103,6 +103,8 @@ class HintLoss(DistillationLoss):
         Romero et al., "FitNets: Hints for Thin Deep Nets", ICLR 2015.
     """
 
+    per_position = False  # features, not logits
+
     def __init__(self, name="hint", reduction="sum_over_batch_size"):
         super().__init__(name=name, reduction=reduction)
 
@@ -128,6 +130,8 @@ class AttentionTransfer(DistillationLoss):
     Reference:
         Zagoruyko and Komodakis, "Paying More Attention to Attention", ICLR 2017.
     """
+
+    per_position = False  # features, not logits
 
     def __init__(self, power=2.0, name="attention", reduction="sum_over_batch_size"):
         super().__init__(name=name, reduction=reduction)

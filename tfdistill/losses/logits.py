@@ -1,7 +1,9 @@
 """Losses that match the student's softened class probabilities to the teacher's.
 
 Every function takes logits of shape `(batch, num_classes)` and returns one
-value per example, shape `(batch,)`, computed in float32.
+value per example, shape `(batch,)`, computed in float32. They apply along the
+last axis, so logits with positions, `(batch, ..., num_classes)`, give one
+value per position, `(batch, ...)`.
 """
 
 import keras
@@ -114,14 +116,15 @@ def top_k_kd(teacher_values, teacher_classes, student_logits, temperature=4.0):
     Args:
         teacher_values: shape `(batch, k + 1)`: the top-k logits, then the
             remainder logit computed at this `temperature` (see
-            `top_k_logits`).
-        teacher_classes: shape `(batch, k)`, the class ids of the top-k logits.
-        student_logits: shape `(batch, num_classes)`.
+            `top_k_logits`); `(batch, ..., k + 1)` with positions.
+        teacher_classes: shape `(batch, k)` (`(batch, ..., k)`), the class ids
+            of the top-k logits.
+        student_logits: shape `(batch, num_classes)` (`(batch, ..., num_classes)`).
         temperature: softening temperature `T > 0`, the one the remainder
             logit was computed at.
 
     Returns:
-        Shape `(batch,)`, non-negative.
+        Shape `(batch,)` (`(batch, ...)`), non-negative.
 
     Example:
         >>> values, classes = top_k_logits([[3.0, 1.0, 0.0]], k=1, temperature=1.0)
@@ -134,10 +137,13 @@ def top_k_kd(teacher_values, teacher_classes, student_logits, temperature=4.0):
         vocabularies (e.g. Raman et al., "For Distillation, Tokens Are Not All
         You Need", 2023).
     """
-    teacher_values = ops.cast(teacher_values, "float32")
     student_logits = ops.cast(student_logits, "float32")
-    classes = ops.cast(teacher_classes, "int32")
+    positions = ops.shape(student_logits)[:-1]
     num_classes = ops.shape(student_logits)[-1]
+    # Rows of (positions, classes): the same for (batch, classes) and (batch, ..., classes).
+    student_logits = ops.reshape(student_logits, (-1, num_classes))
+    teacher_values = ops.reshape(ops.cast(teacher_values, "float32"), (ops.shape(student_logits)[0], -1))
+    classes = ops.reshape(ops.cast(teacher_classes, "int32"), (ops.shape(student_logits)[0], -1))
     log_p_teacher = ops.log_softmax(teacher_values / temperature, axis=-1)
     scaled = student_logits / temperature
     kept = ops.take_along_axis(scaled, classes, axis=-1)
@@ -149,14 +155,15 @@ def top_k_kd(teacher_values, teacher_classes, student_logits, temperature=4.0):
     p_teacher = ops.exp(log_p_teacher)
     present = p_teacher > 0
     terms = ops.where(present, p_teacher * (ops.where(present, log_p_teacher, 0.0) - log_p_student), 0.0)
-    return (temperature**2) * ops.sum(terms, axis=-1)
+    return ops.reshape((temperature**2) * ops.sum(terms, axis=-1), positions)
 
 
 def top_k_logits(logits, k, temperature=4.0):
     """Compresses logits to the top-k values, their classes and a remainder logit.
 
     Args:
-        logits: shape `(batch, num_classes)`.
+        logits: shape `(batch, num_classes)`, or `(batch, ..., num_classes)`
+            with positions (a `(examples, time, k + 1)` cache for a sequence).
         k: classes kept per example, `1 <= k <= num_classes`.
         temperature: the KD temperature the remainder logit is computed at.
 
@@ -171,12 +178,15 @@ def top_k_logits(logits, k, temperature=4.0):
         ([2.0, 1.0, 0.0], [1, 2])
     """
     logits = ops.cast(logits, "float32")
+    positions = tuple(ops.shape(logits)[:-1])
+    logits = ops.reshape(logits, (-1, ops.shape(logits)[-1]))  # rows of (positions, classes)
     values, classes = ops.top_k(logits, k)
     is_kept = _kept_mask(classes, ops.shape(logits)[-1])
     rest = temperature * ops.logsumexp(
         ops.where(is_kept, float("-inf"), logits / temperature), axis=-1, keepdims=True
     )
-    return ops.concatenate([values, rest], axis=-1), ops.cast(classes, "int32")
+    values = ops.concatenate([values, rest], axis=-1)
+    return ops.reshape(values, positions + (k + 1,)), ops.reshape(ops.cast(classes, "int32"), positions + (k,))
 
 
 def softened_probability_mse(teacher_logits, student_logits, temperature=4.0, standardize=False):

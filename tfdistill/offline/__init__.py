@@ -11,13 +11,16 @@ For many classes, `top_k=` keeps the k largest logits and one remainder logit
 `cache_dataset`, which refuses (and says why) a pipeline that changes between
 passes, leaving the teacher online. Data that does not fit in memory is
 streamed: `write_teacher_logits` writes the cache to disk and
-`streaming_offline_dataset` reads it memory-mapped.
+`streaming_offline_dataset` reads it memory-mapped. Logits with positions (a
+sequence's tokens) are cached the same way, as `(views, n, time, classes)`,
+or with `top_k` as `(views, n, time, k + 1)` values and `(views, n, time, k)`
+classes in a directory that `read_top_k_cache` opens memory-mapped.
 """
 
 from tfdistill.offline.datasets import distributed_offline_dataset, offline_dataset, shard_indices
 from tfdistill.offline.disk_cache import cache_key, cache_size_bytes, cached_teacher_logits
 from tfdistill.offline.pipeline_cache import cache_dataset, pipeline_randomness
-from tfdistill.offline.streaming import streaming_offline_dataset, write_teacher_logits
+from tfdistill.offline.streaming import read_top_k_cache, streaming_offline_dataset, write_teacher_logits
 from tfdistill.offline.teacher_runs import compute_teacher_logits, compute_teacher_outputs
 from tfdistill.offline.views import view_image
 from tfdistill.teacher_outputs import TopKLogits
@@ -33,6 +36,7 @@ __all__ = [
     "distributed_offline_dataset",
     "offline_dataset",
     "pipeline_randomness",
+    "read_top_k_cache",
     "shard_indices",
     "streaming_offline_dataset",
     "view_image",

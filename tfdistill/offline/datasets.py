@@ -33,6 +33,7 @@ def offline_dataset(
     view_seed: int = 0,
     teacher_features: Optional[Dict[str, np.ndarray]] = None,
     materialize_views: Optional[bool] = None,
+    sample_weight: Optional[np.ndarray] = None,
 ) -> tf.data.Dataset:
     """A pipeline of `({"x": image, "teacher_logits": logits}, label)` batches.
 
@@ -44,11 +45,15 @@ def offline_dataset(
     cache adds the keys `"teacher_classes"` and `"teacher_temperature"`; the
     `Distiller` then computes KD on the kept classes and the remainder.
 
+    Logits with positions (a sequence's tokens) are cached as `(views, n,
+    ..., num_classes)` (or a `TopKLogits` of `(views, n, ..., k + 1)`) with
+    labels `(n, ...)` and, for padding, `sample_weight` of the same shape.
+
     Args:
-        x: images, as given to `compute_teacher_logits`.
-        y: labels, shape `(n,)`.
+        x: images, as given to `compute_teacher_logits`, or integer token ids.
+        y: labels, shape `(n,)`, or `(n, ...)` one per position.
         teacher_logits: shape `(views, n, num_classes)` or `(n, num_classes)`,
-            or a `TopKLogits`.
+            `(views, n, ..., num_classes)` with positions, or a `TopKLogits`.
         batch_size: examples per batch.
         shuffle: reshuffle every epoch.
         seed: seed of the order and of the view drawn per example.
@@ -60,6 +65,8 @@ def offline_dataset(
             memory (as `uint8` when `x` is `uint8`), which makes an epoch
             cheaper than rebuilding each image; `None` does so when they take
             at most `MATERIALIZE_LIMIT_BYTES`.
+        sample_weight: optional weights, `(n,)` or the labels' shape (padded
+            positions 0); batches are then `(x, y, sample_weight)`. One view only.
 
     Returns:
         A `tf.data.Dataset` for `Distiller.fit`.
@@ -96,22 +103,32 @@ def offline_dataset(
             f"teacher_logits.shape={cached[LOGITS_KEY].shape}"
         )
 
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype="float32")
+        if views != 1 or sample_weight.shape != np.shape(y)[: sample_weight.ndim] or sample_weight.ndim == 0:
+            raise ValueError(
+                "Invalid value for argument `sample_weight`. Expected weights of shape (n,) or the labels' "
+                f"shape {np.shape(y)}, with one view. Received: shape {sample_weight.shape}, views={views}"
+            )
+
     def batched(ds, batch=True):
         if batch:
             ds = ds.batch(batch_size)
         if temperature is not None:
             ds = ds.map(
-                lambda inputs, label: (
+                lambda inputs, label, *weight: (
                     {**inputs, TEMPERATURE_KEY: tf.fill([tf.shape(label)[0]], tf.constant(temperature, tf.float32))},
                     label,
+                    *weight,
                 )
             )
         return ds.prefetch(AUTOTUNE)
 
     if views == 1:
         # No per-example work: the same shuffle as `make_dataset(x, y, seed=seed)`.
+        weights = () if sample_weight is None else (sample_weight,)
         ds = tf.data.Dataset.from_tensor_slices(
-            ({INPUT_KEY: x, **keras.tree.map_structure(lambda value: value[0], cached)}, np.asarray(y))
+            ({INPUT_KEY: x, **keras.tree.map_structure(lambda value: value[0], cached)}, np.asarray(y), *weights)
         )
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)

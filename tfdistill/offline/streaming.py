@@ -7,7 +7,9 @@ a batch of rows at a time. Neither the examples nor the cache are ever held
 in memory whole.
 """
 
+import json
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -15,8 +17,19 @@ import tensorflow as tf
 
 from tfdistill.data.pipelines import AUTOTUNE
 from tfdistill.export.atomic import temporary_path
+from tfdistill.losses.logits import top_k_logits
 from tfdistill.offline.views import view_image
-from tfdistill.teacher_outputs import INPUT_KEY, LOGITS_KEY
+from tfdistill.teacher_outputs import (
+    CLASSES_KEY,
+    INPUT_KEY,
+    LOGITS_KEY,
+    TEMPERATURE_KEY,
+    TopKLogits,
+    check_top_k_arguments,
+)
+
+# The files of a top-k cache directory.
+TOP_K_VALUES, TOP_K_CLASSES, TOP_K_SETTINGS = "values.npy", "classes.npy", "settings.json"
 
 
 def _check_examples(load_example, num_examples):
@@ -38,11 +51,12 @@ def _view_of(load_example, views, seed):
 
 
 def write_teacher_logits(teacher, load_example, num_examples, path, views=1, seed=0, batch_size=256,
-                         dtype="float16", verbose=1):
+                         dtype="float16", verbose=1, top_k=None, temperature=None):
     """Runs the teacher once over every view of `num_examples` streamed examples into an `.npy` file.
 
     Args:
-        teacher: a `keras.Model` that outputs logits `(batch, num_classes)`.
+        teacher: a `keras.Model` that outputs logits `(batch, num_classes)`,
+            or `(batch, ..., num_classes)` with positions (a fixed length).
         load_example: a TensorFlow function from an `int64` index to one
             example as the teacher takes it (e.g. reads and decodes an image
             file); called inside `tf.data`.
@@ -56,31 +70,42 @@ def write_teacher_logits(teacher, load_example, num_examples, path, views=1, see
         batch_size: inference batch size.
         dtype: storage dtype, `"float16"` (default) or `"float32"`.
         verbose: 1 shows a progress bar per view.
+        top_k: keep only the `k` largest logits per example (per position)
+            and a remainder logit (`tfdistill.losses.top_k_logits`), for
+            vocabulary-sized outputs; `path` is then a directory.
+        temperature: with `top_k`, the KD temperature of the remainder.
 
     Returns:
         `path`. Read it with `np.load(path, mmap_mode="r")`: shape
-        `(views, num_examples, num_classes)`.
+        `(views, num_examples, ..., num_classes)`. With `top_k`, a directory
+        that `read_top_k_cache` opens memory-mapped: values `(views,
+        num_examples, ..., k + 1)` and classes `(views, num_examples, ..., k)`,
+        stored in the smallest integer type that holds the class ids.
 
     Example:
         >>> write_teacher_logits(teacher, read_image, len(paths), "cache/logits.npy")  # doctest: +SKIP
+        >>> write_teacher_logits(lm, read_tokens, n, "cache/top8", top_k=8, temperature=1.0)  # doctest: +SKIP
     """
     _check_examples(load_example, num_examples)
     if os.path.exists(path):
         raise FileExistsError(f"Invalid value for argument `path`: {path!r} already exists; nothing was written.")
-    num_classes = int(teacher.outputs[0].shape[-1])
+    output_shape = tuple(teacher.outputs[0].shape[1:])
+    if any(size is None for size in output_shape):
+        raise ValueError(
+            "Invalid value for argument `teacher`: a disk cache needs outputs of a fixed shape per example. "
+            f"Received: output shape {(None,) + output_shape}; give the model a fixed sequence length."
+        )
+    top_k, temperature = check_top_k_arguments(top_k, temperature, output_shape[-1])
+    if top_k is not None:
+        return _write_top_k(teacher, load_example, num_examples, path, views, seed, batch_size, dtype, verbose,
+                            top_k, temperature, output_shape)
     load = _view_of(load_example, views, seed)
     staging = temporary_path(path, ".npy")
-    logits = np.lib.format.open_memmap(staging, mode="w+", dtype=dtype, shape=(views, num_examples, num_classes))
+    logits = np.lib.format.open_memmap(staging, mode="w+", dtype=dtype, shape=(views, num_examples) + output_shape)
     predict = tf.function(lambda images: teacher(images, training=False))
     try:
         for view in range(views):
-            ds = tf.data.Dataset.range(num_examples).map(
-                lambda index, v=view: load(index, tf.constant(v, tf.int64)), num_parallel_calls=AUTOTUNE,
-                deterministic=True,
-            ).batch(batch_size).prefetch(AUTOTUNE)
-            progress = keras.utils.Progbar(len(ds)) if verbose else None
-            if verbose:
-                print(f"Teacher outputs, view {view + 1}/{views}:")
+            ds, progress = _batches(load, num_examples, view, batch_size, verbose, views)
             start = 0
             for images in ds:
                 batch = predict(images).numpy()
@@ -97,8 +122,84 @@ def write_teacher_logits(teacher, load_example, num_examples, path, views=1, see
     return path
 
 
+def _batches(load, num_examples, view, batch_size, verbose, views):
+    ds = tf.data.Dataset.range(num_examples).map(
+        lambda index: load(index, tf.constant(view, tf.int64)), num_parallel_calls=AUTOTUNE, deterministic=True,
+    ).batch(batch_size).prefetch(AUTOTUNE)
+    if verbose:
+        print(f"Teacher outputs, view {view + 1}/{views}:")
+    return ds, keras.utils.Progbar(len(ds)) if verbose else None
+
+
+def _write_top_k(teacher, load_example, num_examples, path, views, seed, batch_size, dtype, verbose,
+                 top_k, temperature, output_shape):
+    """`write_teacher_logits` with `top_k`: a directory of memory-mapped values and classes."""
+    positions, num_classes = output_shape[:-1], output_shape[-1]
+    class_dtype = np.uint16 if num_classes <= np.iinfo(np.uint16).max + 1 else np.int32
+    load = _view_of(load_example, views, seed)
+    staging = temporary_path(path, "")
+    os.makedirs(staging)
+    shape = (views, num_examples) + positions
+    try:
+        values = np.lib.format.open_memmap(
+            os.path.join(staging, TOP_K_VALUES), mode="w+", dtype=dtype, shape=shape + (top_k + 1,)
+        )
+        classes = np.lib.format.open_memmap(
+            os.path.join(staging, TOP_K_CLASSES), mode="w+", dtype=class_dtype, shape=shape + (top_k,)
+        )
+        compress = tf.function(lambda x: top_k_logits(teacher(x, training=False), top_k, temperature))
+        for view in range(views):
+            ds, progress = _batches(load, num_examples, view, batch_size, verbose, views)
+            start = 0
+            for batch in ds:
+                batch_values, batch_classes = compress(batch)
+                end = start + len(batch_values)
+                values[view, start:end] = batch_values.numpy()
+                classes[view, start:end] = batch_classes.numpy()
+                start = end
+                if progress:
+                    progress.add(1)
+        values.flush()
+        classes.flush()
+        del values, classes
+        with open(os.path.join(staging, TOP_K_SETTINGS), "w") as file:
+            json.dump({"temperature": temperature, "top_k": top_k, "num_classes": num_classes}, file)
+        os.replace(staging, path)
+    finally:
+        if os.path.exists(staging):
+            shutil.rmtree(staging)
+    return path
+
+
+def read_top_k_cache(path):
+    """Opens a top-k cache directory written by `write_teacher_logits(..., top_k=k)`, memory-mapped.
+
+    Args:
+        path: the directory.
+
+    Returns:
+        A `TopKLogits` whose `values` and `classes` are read-only memory maps.
+
+    Example:
+        >>> cache = read_top_k_cache("cache/top8")  # doctest: +SKIP
+        >>> cache.values.shape  # (views, examples, time, k + 1)  # doctest: +SKIP
+    """
+    names = (TOP_K_VALUES, TOP_K_CLASSES, TOP_K_SETTINGS)
+    missing = [name for name in names if not os.path.exists(os.path.join(path, name))]
+    if missing:
+        raise FileNotFoundError(
+            f"Invalid top-k cache {path!r}: {', '.join(missing)} missing. Expected the directory "
+            "`write_teacher_logits(..., top_k=k)` writes."
+        )
+    with open(os.path.join(path, TOP_K_SETTINGS)) as file:
+        settings = json.load(file)
+    values = np.load(os.path.join(path, TOP_K_VALUES), mmap_mode="r")
+    classes = np.load(os.path.join(path, TOP_K_CLASSES), mmap_mode="r")
+    return TopKLogits(values, classes, float(settings["temperature"]))
+
+
 def streaming_offline_dataset(load_example, labels, logits_path, batch_size=128, shuffle=True, seed=0,
-                              view_seed=0):
+                              view_seed=0, sample_weight=None):
     """Batches of `({"x": example, "teacher_logits": logits}, label)` for `Distiller.fit`, streamed.
 
     Every epoch visits the examples in a new order (reproducible from `seed`)
@@ -109,12 +210,16 @@ def streaming_offline_dataset(load_example, labels, logits_path, batch_size=128,
 
     Args:
         load_example: the function given to `write_teacher_logits`.
-        labels: integer labels, shape `(num_examples,)`.
-        logits_path: the file `write_teacher_logits` wrote.
+        labels: integer labels, shape `(num_examples,)`, or `(num_examples,
+            ...)` one per position.
+        logits_path: the file `write_teacher_logits` wrote, or its top-k
+            directory (`top_k=`); batches then carry the kept classes too.
         batch_size: examples per batch.
         shuffle: reshuffle every epoch.
         seed: seed of the order and the view drawn per example.
         view_seed: the `seed` the views were computed with.
+        sample_weight: optional weights of the labels' shape (padded
+            positions 0) or `(num_examples,)`; batches are then `(x, y, w)`.
 
     Returns:
         A `tf.data.Dataset`.
@@ -124,32 +229,62 @@ def streaming_offline_dataset(load_example, labels, logits_path, batch_size=128,
         >>> distiller.fit(train, epochs=10)  # doctest: +SKIP
     """
     labels = np.asarray(labels)
-    cache = np.load(logits_path, mmap_mode="r")
-    if cache.ndim != 3 or cache.shape[1] != len(labels):
+    if os.path.isdir(logits_path):
+        top_k = read_top_k_cache(logits_path)
+        arrays = {LOGITS_KEY: top_k.values, CLASSES_KEY: top_k.classes}
+    else:
+        top_k, arrays = None, {LOGITS_KEY: np.load(logits_path, mmap_mode="r")}
+    cache = arrays[LOGITS_KEY]
+    if cache.ndim < 3 or cache.shape[1] != len(labels) or cache.shape[2:-1] != labels.shape[1:]:
         raise ValueError(
             f"Invalid value for argument `logits_path`: expected a cache of shape (views, {len(labels)}, "
-            f"num_classes) for {len(labels)} labels. Received: shape {cache.shape} in {logits_path!r}"
+            f"{''.join(f'{size}, ' for size in labels.shape[1:])}num_classes) for {len(labels)} labels"
+            f"{f' of shape {labels.shape}' if labels.ndim > 1 else ''}. "
+            f"Received: shape {cache.shape} in {logits_path!r}"
         )
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, np.float32)
+        if sample_weight.ndim == 0 or sample_weight.shape != labels.shape[: sample_weight.ndim]:
+            raise ValueError(
+                "Invalid value for argument `sample_weight`. Expected weights of shape "
+                f"({len(labels)},) or {labels.shape}. Received: shape {sample_weight.shape}"
+            )
     _check_examples(load_example, len(labels))
-    views, num_examples, num_classes = cache.shape
+    views, num_examples = cache.shape[:2]
     load = _view_of(load_example, views, view_seed)
     order = tf.data.Dataset.range(num_examples)
     if shuffle:
         order = order.shuffle(num_examples, seed=seed, reshuffle_each_iteration=True)
     draws = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
     label_table = tf.constant(labels)
+    weight_table = None if sample_weight is None else tf.constant(sample_weight)
 
     def example(index, draw):
         view = tf.math.floormod(draw, views)
-        return load(index, view), index, view, tf.gather(label_table, index)
+        return load(index, view), index, view
 
-    def read_rows(view, index):
-        return np.asarray(cache[view, index], np.float32)
+    def reader(array):
+        dtype = np.float32 if np.issubdtype(array.dtype, np.floating) else np.int32
 
-    def with_logits(images, index, view, label):
-        rows = tf.numpy_function(read_rows, [view, index], tf.float32, stateful=False)
-        rows.set_shape([None, num_classes])
-        return {INPUT_KEY: images, LOGITS_KEY: rows}, label
+        def read_rows(view, index):
+            return np.asarray(array[view, index], dtype)
+
+        return read_rows, tf.as_dtype(dtype), [None, *array.shape[2:]]
+
+    readers = {key: reader(array) for key, array in arrays.items()}
+
+    def with_outputs(inputs, index, view):
+        batch = {INPUT_KEY: inputs}
+        for key, (read_rows, dtype, shape) in readers.items():
+            rows = tf.numpy_function(read_rows, [view, index], dtype, stateful=False)
+            rows.set_shape(shape)
+            batch[key] = rows
+        if top_k is not None:
+            batch[TEMPERATURE_KEY] = tf.fill([tf.shape(index)[0]], tf.constant(top_k.temperature, tf.float32))
+        label = tf.gather(label_table, index)
+        if weight_table is None:
+            return batch, label
+        return batch, label, tf.gather(weight_table, index)
 
     ds = tf.data.Dataset.zip(order, draws).map(example, num_parallel_calls=AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size).map(with_logits, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
+    return ds.batch(batch_size).map(with_outputs, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)

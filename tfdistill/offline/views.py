@@ -11,8 +11,15 @@ from tfdistill.data.pipelines import augment_image, to_float_images
 
 
 def as_inputs(x, views=1):
-    """Images (uint8 scaled to [0, 1], a channel axis added) or other float inputs."""
+    """Images (uint8 scaled to [0, 1], a channel axis added), integer ids (tokens) as they are, or floats."""
     x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.integer) and x.dtype != np.uint8:
+        if views != 1:
+            raise ValueError(
+                "Invalid value for argument `x`: augmented views (`views > 1`) need images; "
+                f"integer ids (tokens) have none. Received: dtype={x.dtype}, views={views}"
+            )
+        return x
     if x.dtype == np.uint8 or x.ndim == 3:
         return to_float_images(x)
     if views != 1 and x.ndim != 4:
