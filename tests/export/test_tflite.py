@@ -120,3 +120,26 @@ def test_without_litert_the_runner_falls_back_to_tf_lite(trained, monkeypatch):
     runner = TFLiteRunner(content)
     assert type(runner.interpreter) is tf.lite.Interpreter
     np.testing.assert_allclose(runner(x[1400]), model.predict(x[1400:1401], verbose=0), atol=1e-5)
+
+
+def test_token_ids_stay_integer_and_verification_is_per_token(tmp_path):
+    """A tagger over int32 token ids: its int8 export keeps an int32 input; padding is not counted."""
+    keras.utils.set_random_seed(0)
+    tokens = keras.Input((6,), dtype="int32")
+    hidden = keras.layers.Embedding(20, 8)(tokens)
+    model = keras.Model(tokens, keras.layers.Dense(4)(keras.layers.Conv1D(8, 3, padding="same")(hidden)))
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 20, size=(30, 6)).astype("int32")
+    x[:, 4:] = 0
+    y = (x % 4).astype("int32")
+    weights = (x > 0).astype("float32")
+    content = convert(model, "int8", representative_data=x)
+    runner = TFLiteRunner(content)
+    assert runner.input["dtype"] == np.int32
+    assert runner(x[0]).shape == (1, 6, 4)
+    report = verify(convert(model), model, x, y, sample_weight=weights)
+    keras_top1 = model.predict(x, verbose=0).argmax(-1)
+    assert report.keras_accuracy == pytest.approx(((keras_top1 == y) * weights).sum() / weights.sum())
+    assert report.top1_agreement == 1.0
+    with pytest.raises(ValueError, match="integer ids"):
+        convert(model, "int8", representative_data=x, int8_io=True)

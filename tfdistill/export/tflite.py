@@ -36,8 +36,10 @@ def convert(model, quantization="float32", representative_data=None, num_calibra
         quantization: one of `"float32"`, `"float16"` (float16 weights),
             `"dynamic_range"` (int8 weights, float activations) or `"int8"`
             (full integer, calibrated on `representative_data`).
-        representative_data: float inputs for int8 calibration, e.g. drawn
-            from the training pipeline; the first `num_calibration` are used.
+        representative_data: inputs for int8 calibration, e.g. drawn from
+            the training pipeline; the first `num_calibration` are used. An
+            integer input (token ids) stays integer; only the weights and
+            activations are quantized.
         num_calibration: calibration examples (100-500 is typical).
         int8_io: with `"int8"`, make the model's input and output int8 too
             (for integer-only accelerators); otherwise they stay float32.
@@ -60,17 +62,23 @@ def convert(model, quantization="float32", representative_data=None, num_calibra
         archive.add_endpoint(
             "serve",
             lambda x: model(x, training=False),
-            input_signature=[tf.TensorSpec((1, *model.inputs[0].shape[1:]), tf.float32)],
+            input_signature=[tf.TensorSpec((1, *model.inputs[0].shape[1:]), _input_dtype(model))],
         )
         archive.write_out(saved_model_dir, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
-        _configure(converter, quantization, representative_data, num_calibration, int8_io)
+        _configure(converter, quantization, representative_data, num_calibration, int8_io, _input_dtype(model))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return converter.convert()
 
 
-def _configure(converter, quantization, representative_data, num_calibration, int8_io):
+def _input_dtype(model):
+    """The model's input dtype: integer for token ids, else float32."""
+    dtype = tf.as_dtype(model.inputs[0].dtype)
+    return dtype if dtype.is_integer else tf.float32
+
+
+def _configure(converter, quantization, representative_data, num_calibration, int8_io, input_dtype=tf.float32):
     if quantization != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantization == "float16":
@@ -82,7 +90,7 @@ def _configure(converter, quantization, representative_data, num_calibration, in
                 "quantization needs calibration inputs (100-500 examples from the "
                 "training data). Received: None"
             )
-        calibration = np.asarray(representative_data[:num_calibration], dtype="float32")
+        calibration = np.asarray(representative_data[:num_calibration], dtype=input_dtype.as_numpy_dtype)
 
         def representative_dataset():
             for example in calibration:
@@ -91,6 +99,11 @@ def _configure(converter, quantization, representative_data, num_calibration, in
         converter.representative_dataset = representative_dataset
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if int8_io:
+            if input_dtype.is_integer:
+                raise ValueError(
+                    "Invalid value for argument `int8_io`: the model's input is integer ids "
+                    f"({input_dtype.name}), which are not quantized. Received: int8_io=True"
+                )
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
 
@@ -105,10 +118,11 @@ class TFLiteRunner:
         self.output = self.interpreter.get_output_details()[0]
 
     def __call__(self, example):
-        """Returns the float output for one example, shape `(1, num_classes)`."""
-        x = np.asarray(example, dtype="float32")[None]
+        """Returns the float output for one example, shape `(1, ..., num_classes)`."""
         scale, zero_point = self.input["quantization"]
-        if self.input["dtype"] in (np.int8, np.uint8):
+        quantized_input = self.input["dtype"] in (np.int8, np.uint8) and scale != 0
+        x = np.asarray(example, dtype="float32" if quantized_input else self.input["dtype"])[None]
+        if quantized_input:
             x = np.clip(np.round(x / scale + zero_point), -128, 127).astype(self.input["dtype"])
         self.interpreter.set_tensor(self.input["index"], x)
         self.interpreter.invoke()
@@ -142,17 +156,22 @@ class VerificationReport:
         )
 
 
-def verify(model_content, model, x, y, quantization="float32", num_threads=1, verbose=0):
+def verify(model_content, model, x, y, quantization="float32", num_threads=1, verbose=0, sample_weight=None):
     """Runs the TFLite model on `x` and compares it with the Keras model.
+
+    For outputs with positions (`(n, time, classes)`: tokens, frames),
+    accuracy and agreement are per position, weighted by `sample_weight`.
 
     Args:
         model_content: `.tflite` bytes.
         model: the Keras model it was converted from.
-        x: float inputs of the evaluation set.
-        y: integer labels.
+        x: inputs of the evaluation set (floats, or integer token ids).
+        y: integer labels, `(n,)` or `(n, ...)` per position.
         quantization: label of the report.
         num_threads: interpreter threads for the latency figure.
         verbose: 1 shows a progress bar over the examples.
+        sample_weight: optional weights of `y`'s shape (padding 0), for
+            outputs with positions.
 
     Returns:
         A `VerificationReport` (file size, accuracy, top-1 agreement, max
@@ -169,14 +188,21 @@ def verify(model_content, model, x, y, quantization="float32", num_threads=1, ve
         if progress is not None and ((index + 1) % 500 == 0 or index + 1 == len(x)):
             progress.update(index + 1)
     lite_out = np.concatenate(outputs)
-    y = np.asarray(y).reshape(-1)
+    lite_top1, keras_top1 = lite_out.argmax(-1), keras_out.argmax(-1)
+    y = np.asarray(y).reshape(lite_top1.shape)
+    weights = np.ones(lite_top1.shape) if sample_weight is None else np.asarray(sample_weight).reshape(lite_top1.shape)
+
+    def mean(hits):
+        return float(np.sum(hits * weights) / np.sum(weights))
+
+    real = weights > 0
     return VerificationReport(
         quantization=quantization,
         file_bytes=len(model_content),
-        accuracy=float(np.mean(lite_out.argmax(-1) == y)),
-        keras_accuracy=float(np.mean(keras_out.argmax(-1) == y)),
-        top1_agreement=float(np.mean(lite_out.argmax(-1) == keras_out.argmax(-1))),
-        max_abs_diff=float(np.max(np.abs(lite_out - keras_out))),
+        accuracy=mean(lite_top1 == y),
+        keras_accuracy=mean(keras_top1 == y),
+        top1_agreement=mean(lite_top1 == keras_top1),
+        max_abs_diff=float(np.max(np.abs(lite_out - keras_out)[real])),
         median_latency_ms=float(np.median(latencies) * 1000),
         num_threads=num_threads,
         num_examples=len(x),
@@ -193,6 +219,7 @@ def export_tflite(
     min_agreement: float = 0.99,
     overwrite: bool = False,
     verbose: int = 0,
+    sample_weight: Optional[np.ndarray] = None,
     **convert_kwargs,
 ) -> "VerificationReport":
     """Converts, verifies and writes a `.tflite` file; refuses a bad export.
@@ -207,6 +234,7 @@ def export_tflite(
         min_agreement: lowest top-1 agreement with the Keras model accepted.
         overwrite: replace an existing file (otherwise refused).
         verbose: 1 shows a progress bar while verifying.
+        sample_weight: weights of `y_eval` (padded positions 0), see `verify`.
         **convert_kwargs: passed to `convert`.
 
     Returns:
@@ -220,7 +248,7 @@ def export_tflite(
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path!r} already exists; pass `overwrite=True` to replace it.")
     content = convert(model, quantization, representative_data, **convert_kwargs)
-    report = verify(content, model, x_eval, y_eval, quantization, verbose=verbose)
+    report = verify(content, model, x_eval, y_eval, quantization, verbose=verbose, sample_weight=sample_weight)
     if report.top1_agreement < min_agreement:
         raise ExportVerificationError(
             f"The {quantization} TFLite model agrees with the Keras model on "
