@@ -3,7 +3,8 @@
     python examples/keyword_spotting.py [--output runs/keyword_spotting] [--clips-per-word 300]
 
 The corpus is made here: ten keywords spoken by espeak-ng's voices (synthetic
-speech, not recordings of people), mixed with sox noise, with held-out voices
+speech, not recordings of people), mixed with sox noise (by default at -5 to
+20 dB SNR, a noisy room; `--snr-db 5 30` is easier), with held-out voices
 for the test split (`tfdistill.data.speech`; needs `apt-get install espeak-ng
 sox`). The models take log-mel features, 49 frames x 40 bins per second,
 computed by `tfdistill.data.speech.log_mel_features`; the exported
@@ -22,19 +23,22 @@ from tfdistill.data.speech import log_mel_features, synthesize_keywords
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--output", default="runs/keyword_spotting", help="folder of the teacher, students and export")
 parser.add_argument("--clips-per-word", type=int, default=300, help="clips synthesized per keyword")
+parser.add_argument("--snr-db", type=float, nargs=2, default=(-5.0, 20.0), metavar=("LOW", "HIGH"),
+                    help="range of the word-to-noise ratio in dB (lower is harder)")
 parser.add_argument("--epochs", type=int, default=30, help="epochs of each student run")
-parser.add_argument("--teacher-epochs", type=int, default=30, help="epochs of the teacher (when not reused)")
+parser.add_argument("--teacher-epochs", type=int, default=20, help="epochs of the teacher (when not reused)")
 parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's students and export")
 args = parser.parse_args()
 
 start = time.perf_counter()
-speech = synthesize_keywords(clips_per_word=args.clips_per_word, seed=0, cache_dir=f"{args.output}/data")
+speech = synthesize_keywords(clips_per_word=args.clips_per_word, seed=0, snr_db=tuple(args.snr_db),
+                             cache_dir=f"{args.output}/data")
 data = {
     "x_train": log_mel_features(speech.x_train), "y_train": speech.y_train,
     "x_test": log_mel_features(speech.x_test), "y_test": speech.y_test,
 }
-print(f"Data: {len(speech.x_train):,} training and {len(speech.x_test):,} test clips "
-      f"(held-out voices), {time.perf_counter() - start:.0f} s")
+print(f"Data: {len(speech.x_train):,} training and {len(speech.x_test):,} test clips (held-out voices), "
+      f"noise at {args.snr_db[0]:g} to {args.snr_db[1]:g} dB SNR, {time.perf_counter() - start:.0f} s")
 
 num_classes = len(speech.class_names)
 compare_alone_and_distilled(

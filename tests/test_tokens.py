@@ -76,6 +76,12 @@ def test_mean_over_tokens_is_the_weighted_mean_over_real_positions():
     assert float(terms["hard_loss"]) == pytest.approx((CE * WEIGHTS).sum() / 6, rel=1e-5)
 
 
+def test_labels_with_a_trailing_axis_of_one_give_the_same_losses():
+    distiller = compiled(losses.KnowledgeDistillation(temperature=2.0))
+    _, terms = distiller.compute_distillation_losses(LABELS[..., None], TEACHER, STUDENT, sample_weight=WEIGHTS)
+    assert float(terms["hard_loss"]) == pytest.approx((CE * WEIGHTS).sum() / 6, rel=1e-5)
+
+
 def test_sum_over_batch_size_divides_by_every_position_padding_included():
     distiller = compiled(losses.KnowledgeDistillation(temperature=2.0), token_reduction="sum_over_batch_size")
     _, terms = distiller.compute_distillation_losses(LABELS, TEACHER, STUDENT, sample_weight=WEIGHTS)

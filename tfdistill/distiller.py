@@ -240,6 +240,8 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
             mask = compat.keras_mask(student_logits)
         example_weight = sample_weight
         if tokens.has_positions(student_logits):
+            if len(y.shape) == len(student_logits.shape):  # (batch, ..., 1) labels
+                y = tf.squeeze(y, -1)
             sample_weight = tokens.reduction_weights(
                 tokens.position_weights(y, sample_weight, mask), self.token_reduction
             )

@@ -52,6 +52,20 @@ def test_same_seed_same_arrays_and_noise_at_the_drawn_snr(tiny):
 
 
 @needs_tools
+def test_a_lower_snr_range_mixes_in_louder_noise(tiny):
+    loud = speech.synthesize_keywords(**TINY, snr_db=(-5.0, -5.0))
+    clean = speech.synthesize_keywords(**TINY, noise=False)
+    for noisy, word in zip(loud.x_train, clean.x_train):
+        stretch = np.flatnonzero(word)
+        segment = slice(stretch[0], stretch[-1] + 1)
+        # A clip whose peak exceeded 1 was scaled down whole; the noise is nearly uncorrelated
+        # with the word, so the projection recovers the scale.
+        scale = np.dot(noisy, word) / np.dot(word, word)
+        snr = 10 * np.log10(np.mean((word * scale)[segment] ** 2) / np.mean((noisy - word * scale)[segment] ** 2))
+        assert -5.6 < snr < -4.4
+
+
+@needs_tools
 def test_cache_is_reused_and_never_overwrites(tmp_path, tiny, monkeypatch):
     first = speech.synthesize_keywords(**TINY, cache_dir=str(tmp_path / "a"))
     (name,) = os.listdir(tmp_path / "a")  # One file, no temporaries left.
@@ -91,6 +105,8 @@ def test_missing_tools_are_named_with_the_debian_packages(tmp_path, monkeypatch)
         ({"clips_per_word": 0}, "argument `clips_per_word`.*Received: clips_per_word=0"),
         ({"test_voices": 1.0}, r"argument `test_voices`. Expected a fraction in \[0, 1\)"),
         ({"test_voices": 0.001}, "holds out at least one of the 160 voices"),
+        ({"snr_db": (20, 5)}, r"argument `snr_db`. Expected `\(low, high\)` in dB with low <= high"),
+        ({"snr_db": 10}, r"argument `snr_db`.*Received: snr_db=10"),
     ],
 )
 def test_bad_arguments_are_named(arguments, message):

@@ -86,7 +86,8 @@ def split_voices(test_voices=0.2, seed=0):
 
 
 def synthesize_keywords(
-    words=KEYWORDS, clips_per_word=300, seed=0, noise=True, test_voices=0.2, cache_dir=None, workers=2
+    words=KEYWORDS, clips_per_word=300, seed=0, noise=True, test_voices=0.2, cache_dir=None, workers=2,
+    snr_db=SNR_DB,
 ):
     """Synthesizes a keyword-spotting corpus of 1 s clips with espeak-ng and sox.
 
@@ -96,7 +97,7 @@ def synthesize_keywords(
     reverb, converted by sox to 16 kHz mono, trimmed of silence and placed at
     a random offset in 1 s of silence (a word longer than 1 s, rare, keeps
     its middle second). With `noise`, background noise that sox synthesizes
-    (white, pink or brown) is added at a random 5-30 dB SNR, measured over
+    (white, pink or brown) is added at a random SNR in `snr_db`, measured over
     the word's own stretch of the clip; a clip whose peak then exceeds 1 is
     scaled down, never clipped. The test split is spoken only by held-out
     voices (see `split_voices`), so it measures accuracy on unseen speakers;
@@ -115,6 +116,8 @@ def synthesize_keywords(
             `KEY` a hash of the arguments; a later call with the same
             arguments reads it back. An existing file is never overwritten.
         workers: how many espeak-ng/sox pipelines run at once.
+        snr_db: `(low, high)`: the range of the word-to-noise ratio in dB,
+            drawn uniformly per clip (default 5 to 30 dB; lower is harder).
 
     Returns:
         A `SpeechData`.
@@ -139,9 +142,17 @@ def synthesize_keywords(
             "Invalid value for argument `clips_per_word`. Expected a positive integer. "
             f"Received: clips_per_word={clips_per_word!r}"
         )
+    if (not isinstance(snr_db, (tuple, list)) or len(snr_db) != 2
+            or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in snr_db) or snr_db[0] > snr_db[1]):
+        raise ValueError(
+            "Invalid value for argument `snr_db`. Expected `(low, high)` in dB with low <= high. "
+            f"Received: snr_db={snr_db!r}"
+        )
     train_voices, held_out = split_voices(test_voices, seed)
     arguments = {"format": _FORMAT, "words": list(words), "clips_per_word": int(clips_per_word),
                  "seed": int(seed), "noise": bool(noise), "test_voices": float(test_voices)}
+    if tuple(snr_db) != SNR_DB:  # the default keeps the keys of earlier caches
+        arguments["snr_db"] = [float(v) for v in snr_db]
     key = hashlib.sha256(json.dumps(arguments, sort_keys=True).encode()).hexdigest()[:20]
     path = os.path.join(os.path.expanduser(cache_dir), f"speech_{key}.npz") if cache_dir else None
     if path and os.path.exists(path):
@@ -150,7 +161,7 @@ def synthesize_keywords(
     test_per_word = round(clips_per_word * test_voices)
     rng = np.random.default_rng([seed, 2])
     plans = [
-        _plan(rng, label, word, held_out if i < test_per_word else train_voices)
+        _plan(rng, label, word, held_out if i < test_per_word else train_voices, snr_db)
         for label, word in enumerate(words)
         for i in range(clips_per_word)
     ]
@@ -251,7 +262,7 @@ def _check_tools():
         )
 
 
-def _plan(rng, label, word, voices):
+def _plan(rng, label, word, voices, snr_db=SNR_DB):
     """Every random choice of one clip, drawn up front so the result does not depend on thread order.
 
     The noise is drawn even without `noise`, so that the clips with and without it hold the same words.
@@ -268,7 +279,7 @@ def _plan(rng, label, word, voices):
         "offset": rng.random(),
         "noise": int(rng.integers(len(NOISES))),
         "noise_start": int(rng.integers(SAMPLE_RATE * (_NOISE_SECONDS - 1))),
-        "snr_db": float(rng.uniform(*SNR_DB)),
+        "snr_db": float(rng.uniform(*snr_db)),
     }
 
 
