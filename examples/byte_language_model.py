@@ -44,6 +44,6 @@ compare_alone_and_distilled(
     recipe=Recipe(epochs=args.epochs, teacher_epochs=args.teacher_epochs, learning_rate=3e-3,
                   teacher_learning_rate=1e-3, batch_size=64, top_k=args.top_k),
     output_dir=args.output,
-    verify_examples=200,
+    verify_examples=500,
     overwrite=args.overwrite,
 )

@@ -142,7 +142,7 @@ def compare_alone_and_distilled(
     make_student: Callable[[str], keras.Model],
     recipe: Recipe,
     output_dir: str,
-    verify_examples: int = 1000,
+    verify_examples: Optional[int] = None,
     min_agreement: float = 0.95,
     verbose: int = 2,
     overwrite: bool = False,
@@ -159,7 +159,8 @@ def compare_alone_and_distilled(
         recipe: a `Recipe`.
         output_dir: where `teacher.keras` is read or written, and the
             students, `student_int8.tflite`, the cache and `results.json` go.
-        verify_examples: test examples the int8 model is verified on.
+        verify_examples: test examples the int8 model is verified on (a
+            random subset of this size; `None`: all).
         min_agreement: lowest top-1 agreement of the int8 model with Keras.
         verbose: Keras verbosity of `fit`.
         overwrite: replace the students, export and results of an earlier
@@ -227,12 +228,14 @@ def compare_alone_and_distilled(
     start = time.perf_counter()
     rng = np.random.default_rng(recipe.seed)
     calibration = data["x_train"][rng.permutation(len(data["x_train"]))[:200]]
-    count = min(verify_examples, len(x_test))
+    subset = np.arange(len(x_test))
+    if verify_examples is not None and verify_examples < len(x_test):
+        subset = np.sort(rng.permutation(len(x_test))[:verify_examples])
     tflite_path = os.path.join(output_dir, "student_int8.tflite")
     report = export_tflite(
-        students["distilled"], tflite_path, x_test[:count], y_test[:count], "int8",
+        students["distilled"], tflite_path, x_test[subset], y_test[subset], "int8",
         representative_data=calibration, min_agreement=min_agreement, overwrite=True,
-        sample_weight=None if w_test is None else w_test[:count],
+        sample_weight=None if w_test is None else w_test[subset],
     )
     seconds["export"] = time.perf_counter() - start
     results["int8"] = dataclasses.asdict(report)
@@ -256,7 +259,8 @@ def summary(results):
         f"  student distilled   {accuracy['distilled']:.2%}  {bits['distilled']:.3f}  "
         f"({100 * (accuracy['distilled'] - accuracy['alone']):+.2f} points)",
         f"  distilled, int8     {accuracy['distilled_int8']:.2%}  on {results['int8']['num_examples']:,} test "
-        f"examples; {results['int8']['file_bytes']:,} B, agreement with Keras "
+        f"examples (Keras {results['int8']['keras_accuracy']:.2%} on them); {results['int8']['file_bytes']:,} B, "
+        "agreement with Keras "
         f"{results['int8']['top1_agreement']:.2%}, {results['int8']['median_latency_ms']:.3f} ms/example",
         "  seconds: " + ", ".join(f"{name} {value:.0f}" for name, value in results["seconds"].items()),
     ]
