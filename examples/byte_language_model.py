@@ -25,6 +25,8 @@ parser.add_argument("--sequences", type=int, default=20000, help="sequences of 6
 parser.add_argument("--epochs", type=int, default=15, help="epochs of each student run")
 parser.add_argument("--teacher-epochs", type=int, default=15, help="epochs of the teacher (when not reused)")
 parser.add_argument("--top-k", type=int, default=8, help="teacher logits cached per position")
+parser.add_argument("--hard-weight", type=float, default=1.0,
+                    help="weight of the labels' loss beside KD's (the top-k cache says nothing of the other bytes)")
 parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's students and export")
 args = parser.parse_args()
 
@@ -42,8 +44,11 @@ compare_alone_and_distilled(
     make_teacher=lambda: byte_transformer_language_model(LENGTH),
     make_student=lambda name: byte_tcn_language_model(LENGTH, name=name),
     recipe=Recipe(epochs=args.epochs, teacher_epochs=args.teacher_epochs, learning_rate=3e-3,
-                  teacher_learning_rate=1e-3, batch_size=64, top_k=args.top_k),
+                  teacher_learning_rate=1e-3, batch_size=64, top_k=args.top_k, hard_weight=args.hard_weight),
     output_dir=args.output,
     verify_examples=500,
+    # Per token over 257 bytes, many top-1 choices are near-ties that int8 rounding flips
+    # (accuracy moves much less); 90 % agreement still catches a broken conversion.
+    min_agreement=0.90,
     overwrite=args.overwrite,
 )

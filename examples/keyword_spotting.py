@@ -25,8 +25,8 @@ parser.add_argument("--output", default="runs/keyword_spotting", help="folder of
 parser.add_argument("--clips-per-word", type=int, default=300, help="clips synthesized per keyword")
 parser.add_argument("--snr-db", type=float, nargs=2, default=(-5.0, 20.0), metavar=("LOW", "HIGH"),
                     help="range of the word-to-noise ratio in dB (lower is harder)")
-parser.add_argument("--epochs", type=int, default=30, help="epochs of each student run")
-parser.add_argument("--teacher-epochs", type=int, default=20, help="epochs of the teacher (when not reused)")
+parser.add_argument("--epochs", type=int, default=20, help="epochs of each student run")
+parser.add_argument("--teacher-epochs", type=int, default=15, help="epochs of the teacher (when not reused)")
 parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's students and export")
 args = parser.parse_args()
 
