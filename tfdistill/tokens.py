@@ -23,6 +23,9 @@ Reductions (`TOKEN_REDUCTIONS`):
   mask, `Σ w·l / (number of positions)`, padding counted in the divisor. (A
   Keras mask read by a loss called on its own is reduced as Keras does it,
   `Σ w·m·l / Σ m`.)
+
+Under `tf.distribute`, each replica reduces its own share of the batch and
+the replicas' values are averaged, as Keras does for a masked loss.
 """
 
 import tensorflow as tf
