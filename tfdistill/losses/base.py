@@ -41,6 +41,9 @@ class DistillationLoss(keras.losses.Loss):
     supports_top_k = False
     # True for losses on logits, which apply per position to `(batch, ..., num_classes)`.
     per_position = True
+    # True for losses whose terms compare rows across the batch (DIST, MLKD): padded rows
+    # then take the teacher's logits, so they cannot move the student through those terms.
+    relates_rows = False
 
     def __init__(self, name=None, reduction="sum_over_batch_size"):
         super().__init__(name=name, reduction=reduction, dtype="float32")
@@ -90,7 +93,8 @@ class DistillationLoss(keras.losses.Loss):
             teacher_rows = {key: tokens.flatten_positions(value) for key, value in teacher_outputs.items()}
         else:
             teacher_rows = tokens.flatten_positions(ops.convert_to_tensor(teacher_outputs, "float32"))
-            student_rows = tokens.keep_teacher_at_padding(teacher_rows, student_rows, weights)
+            if self.relates_rows:  # per-row losses need nothing more: a weight of 0 already removes a row
+                student_rows = tokens.keep_teacher_at_padding(teacher_rows, student_rows, weights)
         return teacher_rows, student_rows, weights
 
     def current_temperature(self):

@@ -95,6 +95,8 @@ class DIST(DistillationLoss):
         NeurIPS 2022.
     """
 
+    relates_rows = True  # compares rows across the batch
+
     def __init__(
         self,
         temperature=1.0,

@@ -94,6 +94,8 @@ class MultiLevelKD(DistillationLoss):
         Jin, Wang and Lin, "Multi-Level Logit Distillation", CVPR 2023.
     """
 
+    relates_rows = True  # compares rows across the batch
+
     def __init__(
         self,
         temperatures=(2.0, 3.0, 4.0, 5.0, 6.0),
