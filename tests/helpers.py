@@ -95,3 +95,9 @@ def digits_cnn(input_shape=(8, 8, 1), filters=4, classes=10, name="model", flatt
 def digits_student(filters=4, size=8):
     """`student.builder` target of the command-line tests."""
     return digits_cnn((size, size, 1), filters=filters, name="student")
+
+
+def loss_terms(distiller, y, teacher, student_logits, sample_weight=None, **kwargs):
+    """`(total, terms)` of one batch as the `Distiller`'s steps compute them (its private `_loss_terms`)."""
+    total, terms, _ = distiller._loss_terms(y, teacher, student_logits, sample_weight, **kwargs)
+    return total, terms

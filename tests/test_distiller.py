@@ -5,7 +5,7 @@ import tensorflow as tf
 
 import tfdistill
 from tfdistill import losses
-from helpers import dense_model, toy_data
+from helpers import dense_model, loss_terms, toy_data
 
 
 def make_distiller(seed=0, **compile_kwargs):
@@ -137,8 +137,8 @@ def test_fit_logs_all_loss_terms_and_metrics():
     x, y = toy_data()
     history = distiller.fit(x, y, epochs=1, batch_size=16, verbose=0, validation_data=(x, y))
     assert set(history.history) == {
-        "loss", "hard_loss", "soft_loss", "accuracy",
-        "val_loss", "val_hard_loss", "val_soft_loss", "val_accuracy",
+        "loss", "hard_loss", "soft_loss", "teacher_agreement", "accuracy",
+        "val_loss", "val_hard_loss", "val_soft_loss", "val_teacher_agreement", "val_accuracy",
     }
 
 
@@ -236,7 +236,7 @@ def test_mixed_bfloat16_student_with_float32_teacher():
         distiller.compile(keras.optimizers.SGD(0.1))
         x, y = toy_data()
         assert student(x).dtype == "bfloat16" and teacher(x).dtype == "float32"
-        total, terms = distiller.compute_distillation_losses(y, teacher(x), student(x))
+        total, terms = loss_terms(distiller, y, teacher(x), student(x))
         assert total.dtype == terms["hard_loss"].dtype == terms["soft_loss"].dtype == tf.float32
         history = distiller.fit(x, y, epochs=2, batch_size=16, verbose=0).history
         assert np.all(np.isfinite(history["loss"]))
@@ -258,7 +258,7 @@ def test_float32_student_with_mixed_bfloat16_teacher():
     distiller.compile(keras.optimizers.SGD(0.1))
     x, y = toy_data()
     assert teacher(x).dtype == "bfloat16" and student(x).dtype == "float32"
-    total, terms = distiller.compute_distillation_losses(y, tf.cast(teacher(x), "float32"), student(x))
+    total, terms = loss_terms(distiller, y, tf.cast(teacher(x), "float32"), student(x))
     assert terms["soft_loss"].dtype == tf.float32
     assert np.all(np.isfinite(distiller.fit(x, y, epochs=2, batch_size=16, verbose=0).history["loss"]))
 

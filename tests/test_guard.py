@@ -196,3 +196,21 @@ def test_train_on_batch_raises_the_same_error(batches):
     distiller.train_on_batch(x[8:16], y[8:16])
     with pytest.raises(tfdistill.NonFiniteDataError, match=r"step 1 \(0-based\).*the inputs `x`"):
         distiller.train_on_batch(x[:8], y[:8])
+
+
+@pytest.mark.slow
+def test_under_xla_the_guard_still_stops_the_step_and_keeps_the_last_good_state(batches):
+    """XLA drops assertions; the guard decides in the graph instead, so `jit_compile=True` keeps it."""
+    x, y = batches
+    x[20, 3, 3, 0] = np.nan
+    teacher_model, student = teacher(), max_pooling_student(batch_norm=True)
+    initial = student.get_weights()
+    distiller = tfdistill.Distiller(teacher_model, student)
+    distiller.compile(keras.optimizers.SGD(0.1), jit_compile=True)
+    with pytest.raises(tfdistill.NonFiniteDataError, match=r"step 2 \(0-based\).*the inputs `x`") as error:
+        distiller.fit(dataset(x, y), verbose=0)
+    assert error.value.where == "inputs"
+    expected = weights_after_good_steps(x, y, teacher_model, max_pooling_student(batch_norm=True), initial, steps=2)
+    for got, want in zip(student.get_weights(), expected):  # BatchNorm statistics included
+        assert np.isfinite(got).all()
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

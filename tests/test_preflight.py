@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 import tfdistill
+from tfdistill import preflight
 from helpers import dense_model, toy_data
 
 
@@ -27,7 +28,7 @@ def test_output_shapes_that_differ():
     "labels, message",
     [
         (np.full(64, 3), r"class ids in \[0, 2\].*\[3, 3\]"),
-        (np.full(64, -1), r"class ids in \[0, 2\]"),
+        (np.full(64, -2), r"class ids in \[0, 2\].*or -1 for an example without a label.*\[-2, -2\]"),
         (np.zeros((64, 3), "int32"), r"Expected rank 1.*shape=\(64, 3\)"),
         (np.zeros(64, "float32"), r"integer class ids.*dtype=float32"),
     ],
@@ -53,7 +54,7 @@ def test_bad_label_dataset_spec_is_refused_before_any_batch(labels, message):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("bad_label", [3, -1])
+@pytest.mark.parametrize("bad_label", [3, -2])
 def test_out_of_range_dataset_labels_stop_the_first_step_before_an_update(bad_label):
     x, _ = toy_data()
     labels = np.full(64, bad_label, "int32")
@@ -73,7 +74,7 @@ def test_checking_a_dataset_does_not_change_its_order():
     expected = [b.numpy() for _, b in dataset.take(1)]  # first epoch's order
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(64, seed=3).batch(64)
     distiller = compiled()
-    distiller.check_data(dataset)
+    preflight.check_data(distiller, dataset)
     seen = [b.numpy() for _, b in dataset.take(1)]
     np.testing.assert_array_equal(seen[0], expected[0])
 
@@ -154,10 +155,11 @@ def test_softmax_layer_output_is_refused():
         tfdistill.Distiller(dense_model(16, "teacher"), student)
 
 
-def test_dataset_without_labels():
-    x, _ = toy_data()
-    with pytest.raises(ValueError, match=r"Invalid dataset: expected it to yield `\(x, y\)`"):
-        compiled().fit(tf.data.Dataset.from_tensor_slices(x).batch(8), verbose=0)
+def test_dataset_of_four_part_elements_is_refused():
+    x, y = toy_data()
+    four = tf.data.Dataset.from_tensor_slices((x, y, np.ones(64), np.ones(64))).batch(8)
+    with pytest.raises(ValueError, match=r"Invalid dataset: expected it to yield `x`, `\(x,\)`, `\(x, y\)`"):
+        compiled().fit(four, verbose=0)
 
 
 def test_views_require_both_keys():

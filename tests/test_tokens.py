@@ -10,6 +10,7 @@ import tensorflow as tf
 import tfdistill
 from tfdistill import losses, tokens
 from tfdistill.offline import offline_dataset, read_top_k_cache, streaming_offline_dataset, write_teacher_logits
+from helpers import loss_terms
 
 VOCABULARY, LENGTH, CLASSES = 12, 4, 3
 
@@ -71,27 +72,27 @@ def compiled(soft_loss, token_reduction="mean_over_tokens", hard_weight=1.0):
 # ------------------------------------------------------------ reductions by hand
 def test_mean_over_tokens_is_the_weighted_mean_over_real_positions():
     distiller = compiled(losses.KnowledgeDistillation(temperature=2.0))
-    _, terms = distiller.compute_distillation_losses(LABELS, TEACHER, STUDENT, sample_weight=WEIGHTS)
+    _, terms = loss_terms(distiller, LABELS, TEACHER, STUDENT, sample_weight=WEIGHTS)
     assert float(terms["soft_loss"]) == pytest.approx((KD_T2 * WEIGHTS).sum() / 6, rel=1e-5)
     assert float(terms["hard_loss"]) == pytest.approx((CE * WEIGHTS).sum() / 6, rel=1e-5)
 
 
 def test_labels_with_a_trailing_axis_of_one_give_the_same_losses():
     distiller = compiled(losses.KnowledgeDistillation(temperature=2.0))
-    _, terms = distiller.compute_distillation_losses(LABELS[..., None], TEACHER, STUDENT, sample_weight=WEIGHTS)
+    _, terms = loss_terms(distiller, LABELS[..., None], TEACHER, STUDENT, sample_weight=WEIGHTS)
     assert float(terms["hard_loss"]) == pytest.approx((CE * WEIGHTS).sum() / 6, rel=1e-5)
 
 
 def test_sum_over_batch_size_divides_by_every_position_padding_included():
     distiller = compiled(losses.KnowledgeDistillation(temperature=2.0), token_reduction="sum_over_batch_size")
-    _, terms = distiller.compute_distillation_losses(LABELS, TEACHER, STUDENT, sample_weight=WEIGHTS)
+    _, terms = loss_terms(distiller, LABELS, TEACHER, STUDENT, sample_weight=WEIGHTS)
     assert float(terms["soft_loss"]) == pytest.approx((KD_T2 * WEIGHTS).sum() / 8, rel=1e-5)
     assert float(terms["hard_loss"]) == pytest.approx((CE * WEIGHTS).sum() / 8, rel=1e-5)
 
 
 def test_per_example_weights_weigh_every_position_of_the_example():
     distiller = compiled(losses.KnowledgeDistillation(temperature=2.0))
-    _, terms = distiller.compute_distillation_losses(LABELS, TEACHER, STUDENT, sample_weight=np.array([1.0, 3.0]))
+    _, terms = loss_terms(distiller, LABELS, TEACHER, STUDENT, sample_weight=np.array([1.0, 3.0]))
     expected = (KD_T2[0].sum() + 3 * KD_T2[1].sum()) / (4 + 3 * 4)
     assert float(terms["soft_loss"]) == pytest.approx(expected, rel=1e-5)
 
@@ -124,7 +125,7 @@ def test_padded_positions_never_move_the_student(name):
     distiller = compiled(name)
     student = tf.Variable(STUDENT)
     with tf.GradientTape() as tape:
-        total, _ = distiller.compute_distillation_losses(LABELS, TEACHER, student, sample_weight=WEIGHTS)
+        total, _ = loss_terms(distiller, LABELS, TEACHER, student, sample_weight=WEIGHTS)
     gradient = tape.gradient(total, student).numpy()
     assert np.all(gradient[1, 2:] == 0.0)
     assert np.any(gradient[0] != 0.0) and np.any(gradient[1, :2] != 0.0)
@@ -134,10 +135,10 @@ def test_padded_positions_never_move_the_student(name):
 def test_padding_equals_slicing_for_per_position_losses(name):
     """The mean over real tokens of a padded batch is the loss on the real tokens alone."""
     distiller = compiled(name)
-    _, padded = distiller.compute_distillation_losses(LABELS, TEACHER, STUDENT, sample_weight=WEIGHTS)
+    _, padded = loss_terms(distiller, LABELS, TEACHER, STUDENT, sample_weight=WEIGHTS)
     real = WEIGHTS.reshape(-1) > 0
     rows = lambda a: a.reshape(-1, a.shape[-1])[real]  # noqa: E731
-    _, sliced = distiller.compute_distillation_losses(LABELS.reshape(-1)[real], rows(TEACHER), rows(STUDENT))
+    _, sliced = loss_terms(distiller, LABELS.reshape(-1)[real], rows(TEACHER), rows(STUDENT))
     for term in ("hard_loss", "soft_loss"):
         assert float(padded[term]) == pytest.approx(float(sliced[term]), rel=1e-5)
 
@@ -151,8 +152,8 @@ def test_a_keras_mask_from_the_student_weighs_like_padding_weights():
     student_logits = student(x)
     assert student_logits._keras_mask is not None
     teacher_logits = teacher(x)
-    _, masked = distiller.compute_distillation_losses(LABELS, teacher_logits, student_logits)
-    _, weighted = distiller.compute_distillation_losses(
+    _, masked = loss_terms(distiller, LABELS, teacher_logits, student_logits)
+    _, weighted = loss_terms(distiller, 
         LABELS, teacher_logits, tf.identity(student_logits), sample_weight=WEIGHTS
     )
     for term in ("hard_loss", "soft_loss"):
@@ -233,8 +234,8 @@ def test_in_memory_cache_of_token_logits_with_sample_weights():
     np.testing.assert_array_equal(w_batch, w)
     distiller = tfdistill.Distiller(teacher, tagger(4))
     distiller.compile("adam")
-    _, cached = distiller.compute_distillation_losses(y, x_batch["teacher_logits"], distiller.student(x), w)
-    _, online = distiller.compute_distillation_losses(y, teacher(x), distiller.student(x), w)
+    _, cached = loss_terms(distiller, y, x_batch["teacher_logits"], distiller.student(x), w)
+    _, online = loss_terms(distiller, y, teacher(x), distiller.student(x), w)
     assert float(cached["soft_loss"]) == pytest.approx(float(online["soft_loss"]), rel=1e-2)  # float16 cache
 
 
@@ -248,3 +249,32 @@ def test_fidelity_per_token_counts_real_positions_only():
     assert report.kl_divergence == pytest.approx(per_position(kl_by_hand, TEACHER.tolist(), STUDENT.tolist())[real].mean(),
                                                  rel=1e-6)
     assert report.student_accuracy == pytest.approx((STUDENT.argmax(-1) == LABELS)[real].mean())
+
+
+# ------------------------------------------------------------ positions without labels
+def test_unlabeled_positions_leave_the_hard_loss_as_zero_weights_do_and_still_count_in_the_soft_loss():
+    distiller = compiled(losses.KnowledgeDistillation(temperature=2.0))
+    partial = LABELS.copy()
+    partial[0, 1:3] = tfdistill.labels.UNLABELED
+    _, unlabeled = loss_terms(distiller, partial, TEACHER, STUDENT, sample_weight=WEIGHTS)
+    zeroed = WEIGHTS.copy()
+    zeroed[0, 1:3] = 0
+    _, weighted_out = loss_terms(distiller, LABELS, TEACHER, STUDENT, sample_weight=zeroed)
+    assert float(unlabeled["hard_loss"]) == pytest.approx(float(weighted_out["hard_loss"]), rel=1e-6)
+    assert float(unlabeled["hard_loss"]) == pytest.approx((CE * zeroed).sum() / zeroed.sum(), rel=1e-5)
+    assert float(unlabeled["soft_loss"]) == pytest.approx((KD_T2 * WEIGHTS).sum() / 6, rel=1e-5)
+
+
+@pytest.mark.slow
+def test_sequences_without_labels_train_per_token_on_the_teacher():
+    x, _, w = sequences()
+    teacher = tagger(16)
+    distiller = tfdistill.Distiller(teacher, tagger(8, mask_zero=True))
+    distiller.compile(keras.optimizers.Adam(0.02), metrics=["accuracy"])
+    history = distiller.fit(tf.data.Dataset.from_tensor_slices(x).batch(32), epochs=5, verbose=0).history
+    assert set(history) == {"loss", "soft_loss", "teacher_agreement"}
+    assert history["soft_loss"][-1] < history["soft_loss"][0]
+    student = distiller.predict(x, verbose=0).argmax(-1)
+    agreement = ((student == teacher.predict(x, verbose=0).argmax(-1)) * w).sum() / w.sum()
+    evaluated = distiller.evaluate(x, verbose=0, return_dict=True)
+    assert evaluated["teacher_agreement"] == pytest.approx(agreement, abs=1e-6)

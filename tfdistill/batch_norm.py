@@ -16,6 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfdistill import teacher_outputs
+
 __all__ = ["PreciseBatchNorm", "batch_norm_layers", "recompute_batch_norm_statistics"]
 
 
@@ -61,9 +63,9 @@ def recompute_batch_norm_statistics(
             training images without random augmentation for statistics that
             match the images the model will see at inference.
         steps: use at most this many batches (`None`: all of `data`).
-        input_fn: maps a batch's `x` to the model's input (e.g. a
-            `Distiller`'s `student_input`, which drops cached teacher
-            outputs).
+        input_fn: maps a batch's `x` to the model's input (e.g.
+            `tfdistill.teacher_outputs.student_input`, which drops cached
+            teacher outputs).
 
     Returns:
         The number of examples the statistics were computed over (0 when the
@@ -150,5 +152,8 @@ class PreciseBatchNorm(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         target = getattr(self.model, "student", self.model)
-        input_fn = getattr(self.model, "student_input", None)
+        input_fn = None
+        if target is not self.model:  # a Distiller: batches may carry the teacher's outputs
+            separate_inputs = getattr(self.model, "separate_inputs", False)
+            input_fn = lambda x: teacher_outputs.student_input(x, separate_inputs)  # noqa: E731
         self.examples = recompute_batch_norm_statistics(target, self.data, self.steps, input_fn=input_fn)

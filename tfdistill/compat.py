@@ -10,6 +10,9 @@ Each entry names what it reaches into and why no public route exists:
 | `MultiWorkerBuild._maybe_symbolic_build` | `keras.Model._maybe_symbolic_build` | Keras averages the first distributed batch with an eager `strategy.reduce`, which fails under `MultiWorkerMirroredStrategy` (keras-team/keras#20585). |
 | `loaded_signatures` | `keras.layers.TFSMLayer._reloaded_obj` | the signatures of the SavedModel a `TFSMLayer` loaded (input names, dtypes, outputs); without it the SavedModel would be loaded a second time to read them. |
 | `keras_mask` | `keras.src.backend.get_keras_mask` | the mask a layer (`Embedding(mask_zero=True)`) put on the student's output, for per-token weights; Keras reads it the same way in `Loss.__call__` and has no public accessor. |
+| `with_keras_mask` | `keras.src.backend.set_keras_mask` | marks the unlabeled examples (positions) of the student's logits as masked, so every compiled metric, weighted or not, counts labeled ones only; Keras's metrics read masks and have no other way in. |
+| `loss_tracker` | `keras.Model._loss_tracker` | the `Mean` that logs `loss`: Keras creates it in `compile` and lists it first in `model.metrics`; a second tracker named `loss` would clash with it. |
+| `strategy_supports_no_merge_call` | `tf.__internal__.distribute.strategy_supports_no_merge_call` | whether the guard may branch around `apply_gradients` in a replica context; Keras's `LossScaleOptimizer` asks the same. |
 | `logs_for_multi_worker` | (Keras's log reduction) | the same issue: Keras reduces each log with `strategy.reduce("MEAN", v, axis=0)`, which fails on scalars. |
 
 When a Keras or TensorFlow upgrade breaks one of these, only this module changes.
@@ -41,6 +44,24 @@ def keras_mask(tensor):
     from keras.src.backend import get_keras_mask
 
     return get_keras_mask(tensor)
+
+
+def with_keras_mask(tensor, mask):
+    """`tensor` carrying the Keras mask `mask` (a new tensor should be passed: the mask is set on it)."""
+    from keras.src.backend import set_keras_mask
+
+    set_keras_mask(tensor, mask)
+    return tensor
+
+
+def loss_tracker(model):
+    """The `keras.metrics.Mean` that Keras's `compile` made to log a model's `loss`."""
+    return model._loss_tracker
+
+
+def strategy_supports_no_merge_call():
+    """Whether the current `tf.distribute` strategy synchronises without `merge_call`."""
+    return tf.__internal__.distribute.strategy_supports_no_merge_call()
 
 
 def set_initial_epoch(model, epoch):

@@ -2,14 +2,15 @@
 
 The class keeps the training concerns: compile, the loss and the steps. What
 the teacher gives the student is parsed in `tfdistill.teacher_outputs`, the
-loss's pieces are in `tfdistill.objective`, pre-flight checks in
-`tfdistill.preflight`, the NaN/Inf guard in `tfdistill.guard`, resuming in
-`tfdistill.callbacks` and private-API workarounds in `tfdistill.compat`.
+loss's pieces are in `tfdistill.objective`, missing labels in
+`tfdistill.labels`, pre-flight checks in `tfdistill.preflight`, the NaN/Inf
+guard in `tfdistill.guard`, resuming in `tfdistill.callbacks` and
+private-API workarounds in `tfdistill.compat`.
 
 The Distiller writes its own `train_step` rather than overriding
 `compute_loss` (as `keras.distillation.Distiller` does): the guard must see
-the batch before the forward pass and the gradients before the update, and
-Keras's `train_step` exposes neither.
+every value the update depends on, the gradients included, and decide
+whether to apply it, and Keras's `train_step` exposes neither.
 """
 
 from typing import Optional, Sequence, Union
@@ -17,7 +18,7 @@ from typing import Optional, Sequence, Union
 import keras
 import tensorflow as tf
 
-from tfdistill import compat, guard, objective, preflight, tokens, validation
+from tfdistill import compat, fidelity, guard, labels, objective, preflight, tokens, validation
 from tfdistill import feature_pairs as feature_pairs_module
 from tfdistill import losses as losses_module
 from tfdistill import teacher_outputs as teacher_outputs_module
@@ -42,7 +43,15 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
 
     (the convex form `(1 − α) · L_hard + α · L_soft` and the additive form
     `L_hard + λ · L_soft` are special cases). `fit` logs `loss`, the
-    unweighted `hard_loss` and `soft_loss`, and compiled metrics.
+    unweighted `hard_loss` and `soft_loss`, `teacher_agreement` (the share
+    of examples where the student's top class is the teacher's) and compiled
+    metrics.
+
+    Labels are optional: `fit(x)` (or a dataset of `x` alone) trains on the
+    teacher alone, with `hard_weight=0`; in a partly labeled batch, examples
+    labeled `tfdistill.labels.UNLABELED` (-1) count in the soft loss and
+    the teacher agreement, and the hard loss and label metrics are means
+    over the labeled examples only (see `tfdistill.labels`).
 
     Token-level distillation: models that output logits with positions,
     `(batch, ..., num_classes)` (a tagger, a frame classifier, a language
@@ -97,6 +106,8 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
         self.feature_pairs = feature_pairs_module.get_feature_pairs(features)
         self.hard_loss_tracker = keras.metrics.Mean(name="hard_loss")
         self.soft_loss_tracker = keras.metrics.Mean(name="soft_loss")
+        self.agreement_tracker = keras.metrics.Mean(name="teacher_agreement")
+        self._guard = guard.GuardState()
         self.feature_matching = None
         self.adapters = []
         if self.feature_pairs:
@@ -183,22 +194,13 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
             self.optimizer.build(self.trainable_variables)
 
     # -------------------------------------------------------------------- call
-    def split_batch(self, x):
-        """Returns `(student_input, teacher_input, cached)` (see `tfdistill.teacher_outputs.split_batch`)."""
+    def call(self, inputs, training=None):
+        return self.student(teacher_outputs_module.student_input(inputs, self.separate_inputs), training=training)
+
+    def _split_batch(self, x):
         return teacher_outputs_module.split_batch(x, self.separate_inputs)
 
-    def student_input(self, x):
-        """The student's part of `x`: without cached teacher outputs or the teacher's input."""
-        if teacher_outputs_module.carries_teacher_outputs(x) or (
-            self.separate_inputs and isinstance(x, dict) and set(x) >= {"student", "teacher"}
-        ):
-            return self.split_batch(x)[0]
-        return x
-
-    def call(self, inputs, training=None):
-        return self.student(self.student_input(inputs), training=training)
-
-    def teacher_outputs(self, teacher_x, cached=None):
+    def _teacher_outputs(self, teacher_x, cached=None):
         """The teacher's `TeacherOutputs` for a batch (the cache's when given), never trained."""
         if cached is not None:
             return teacher_outputs_module.checked_cache(
@@ -211,114 +213,100 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
             logits, features = self.teacher(teacher_x, training=False), None
         return TeacherOutputs(tf.stop_gradient(tf.cast(logits, "float32")), features=features)
 
-    def student_outputs(self, student_x, training):
+    def _student_outputs(self, student_x, training):
         """`(logits, features)` of the student, from one forward pass."""
         if self.feature_matching:
             return self.feature_matching.student(student_x, training=training)
         return self.student(student_x, training=training), []
 
     # ------------------------------------------------------------------ losses
-    def current_weights(self):
-        """`(hard_weight, soft_weight)` at the optimizer's current step."""
-        step = self.optimizer.iterations
-        return objective.weight_at(self.hard_weight, step), objective.weight_at(self.soft_weight, step)
+    def _loss_terms(self, y, teacher, student_logits, sample_weight=None, student_features=(), mask=None):
+        """`(total, terms, weights)` of a batch, scaled for the replicas (see `tfdistill.objective`).
 
-    def compute_distillation_losses(
-        self, y, teacher, student_logits, sample_weight=None, student_features=(), mask=None
-    ):
-        """Returns `(total, terms)` for a batch's `TeacherOutputs` (or logits), scaled for the replicas.
-
-        `terms` maps `"hard_loss"`, `"soft_loss"` (and `"feature_loss"`) to
-        the unweighted terms: as in Keras, each is the sum over the local
-        batch divided by its size and by the number of replicas, so summing
-        gradients across replicas gives the global-batch mean. For logits with
-        positions, each is reduced over the positions by `token_reduction`,
-        with `mask` (default: the student output's Keras mask) and
-        `sample_weight` giving each position's weight.
+        `y` may be `None` (no labels) or hold `tfdistill.labels.UNLABELED`;
+        `weights` is the batch's `tfdistill.labels.BatchWeights`.
         """
+        if y is None:
+            labels.check_no_labels_needed(self.hard_weight)
         if mask is None:
             mask = compat.keras_mask(student_logits)
-        example_weight = sample_weight
-        if tokens.has_positions(student_logits):
-            if len(y.shape) == len(student_logits.shape):  # (batch, ..., 1) labels
-                y = tf.squeeze(y, -1)
-            sample_weight = tokens.reduction_weights(
-                tokens.position_weights(y, sample_weight, mask), self.token_reduction
-            )
-            student_logits = tokens.without_mask(student_logits)
-            example_weight = tokens.per_example_weights(sample_weight)
+        weights = labels.batch_weights(y, student_logits, sample_weight, mask, self.token_reduction)
         if not isinstance(teacher, TeacherOutputs):
             teacher = TeacherOutputs(tf.cast(teacher, "float32"))
-        student_logits = tf.cast(student_logits, "float32")
+        student_logits = tf.cast(tokens.without_mask(student_logits), "float32")
         if teacher.is_top_k:
             teacher = teacher_outputs_module.assert_top_k_cache(
                 teacher, self.soft_loss.temperature, int(student_logits.shape[-1])
             )
-        hard_weight, soft_weight = self.current_weights()
-        hard = self.hard_loss(y, student_logits, sample_weight=sample_weight)
-        soft = self.soft_loss(
-            teacher.for_soft_loss(), student_logits, sample_weight=sample_weight, labels=y,
-            step=self.optimizer.iterations,
-        )
-        total = hard_weight * hard + soft_weight * soft
-        terms = {"hard_loss": hard, "soft_loss": soft}
-        if self.feature_pairs:
-            feature = self.feature_matching.loss(teacher.features, student_features, example_weight)
-            total += feature
-            terms["feature_loss"] = feature
-        regularization = self.student.losses
-        if regularization:
-            total += objective.scale_for_replicas(tf.add_n([tf.cast(r, "float32") for r in regularization]))
-        return total, terms
+        step = self.optimizer.iterations
+        return (*objective.distillation_losses(
+            self.hard_loss, self.soft_loss, objective.weight_at(self.hard_weight, step),
+            objective.weight_at(self.soft_weight, step), teacher, student_logits, weights, step,
+            feature_loss=self.feature_matching and (lambda: self.feature_matching.loss(
+                teacher.features, student_features, weights.example)),
+            regularization=self.student.losses,
+        ), weights)
 
-    def _update_loss_trackers(self, student_x, total, terms):
-        batch_size = tf.shape(keras.tree.flatten(student_x)[0])[0]
-        trackers = [(self._loss_tracker, total)] + [
-            (getattr(self, f"{name}_tracker"), value) for name, value in terms.items()
+    def _update_trackers(self, student_x, total, terms, teacher, student_logits, weights):
+        batch_size = tf.cast(tf.shape(keras.tree.flatten(student_x)[0])[0], tf.float32)
+        per_example = tf.cast(tf.size(weights.labeled), tf.float32) / batch_size
+        trackers = [(compat.loss_tracker(self), total, batch_size)] + [
+            (getattr(self, f"{name}_tracker"), value,
+             tf.reduce_sum(weights.labeled) / per_example if name == "hard_loss" else batch_size)
+            for name, value in terms.items()
         ]
-        for tracker, value in trackers:
-            tracker.update_state(objective.unscale_for_replicas(value), sample_weight=batch_size)
+        for tracker, value, count in trackers:
+            tracker.update_state(objective.unscale_for_replicas(value), sample_weight=count)
+        agreement, agreement_weight = fidelity.agreement(teacher, student_logits, weights.position)
+        self.agreement_tracker.update_state(agreement, sample_weight=agreement_weight)
 
     # ------------------------------------------------------------------- steps
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        student_x, teacher_x, cached = self.split_batch(x)
-        step = self.optimizer.iterations
-        # The batch is checked before the forward pass, which already changes BatchNorm statistics.
-        with tf.control_dependencies(guard.assert_finite(step, guard.data_checks(student_x, teacher_x, y, sample_weight))):
-            student_x = keras.tree.map_structure(tf.identity, student_x)
-        teacher = self.teacher_outputs(teacher_x, cached)
+        student_x, teacher_x, cached = self._split_batch(x)
+        teacher = self._teacher_outputs(teacher_x, cached)
+        saved = guard.snapshot(self.student)
         with tf.GradientTape() as tape:
-            student_logits, student_features = self.student_outputs(student_x, training=True)
+            student_logits, student_features = self._student_outputs(student_x, training=True)
             with tf.control_dependencies(preflight.assert_valid_labels(y, student_logits.shape[-1])):
-                total, terms = self.compute_distillation_losses(
-                    y, teacher, student_logits, sample_weight, student_features
-                )
+                total, terms, weights = self._loss_terms(y, teacher, student_logits, sample_weight, student_features)
             scaled_total = self.optimizer.scale_loss(total)
         variables = self.trainable_variables
         gradients = tape.gradient(scaled_total, variables)
-        checks = guard.update_checks(teacher, total, terms, gradients, self.optimizer)
-        with tf.control_dependencies(guard.assert_finite(step, checks)):
-            gradients = [None if g is None else tf.identity(g) for g in gradients]
-        self.optimizer.apply_gradients(zip(gradients, variables))
-        self._update_loss_trackers(student_x, total, terms)
-        return self._metric_logs(student_x, y, student_logits, sample_weight)
+        checks = guard.step_checks(student_x, teacher_x, y, sample_weight, teacher, terms, total, gradients,
+                                   self.optimizer)
+        passed = self._guard.passed(self.optimizer.iterations, checks)
+        guard.apply_if(passed, self.optimizer, gradients, variables)
+        guard.restore_unless(passed, self.student, saved)
+        self._update_trackers(student_x, total, terms, teacher, student_logits, weights)
+        return self._metric_logs(student_x, y, student_logits, weights)
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        student_x, teacher_x, cached = self.split_batch(x)
-        teacher = self.teacher_outputs(teacher_x, cached)
-        student_logits, student_features = self.student_outputs(student_x, training=False)
+        student_x, teacher_x, cached = self._split_batch(x)
+        teacher = self._teacher_outputs(teacher_x, cached)
+        student_logits, student_features = self._student_outputs(student_x, training=False)
         with tf.control_dependencies(preflight.assert_valid_labels(y, student_logits.shape[-1])):
-            total, terms = self.compute_distillation_losses(y, teacher, student_logits, sample_weight, student_features)
-        self._update_loss_trackers(student_x, total, terms)
-        return self._metric_logs(student_x, y, student_logits, sample_weight)
+            total, terms, weights = self._loss_terms(y, teacher, student_logits, sample_weight, student_features)
+        self._update_trackers(student_x, total, terms, teacher, student_logits, weights)
+        return self._metric_logs(student_x, y, student_logits, weights)
 
-    def _metric_logs(self, student_x, y, student_logits, sample_weight):
-        """Compiled metrics; for logits with positions, per position with each position's weight."""
-        if tokens.has_positions(student_logits):
-            sample_weight = tokens.position_weights(y, sample_weight, compat.keras_mask(student_logits))
-        return compat.logs_for_multi_worker(self.compute_metrics(student_x, y, student_logits, sample_weight))
+    def _metric_logs(self, student_x, y, student_logits, weights):
+        """Compiled metrics on the labeled examples (positions) only; without labels, none."""
+        labeled = weights.labeled > 0
+        mask = compat.keras_mask(student_logits)
+        if mask is not None:
+            labeled = tf.logical_and(labeled, tf.cast(mask, tf.bool))
+        logits = compat.with_keras_mask(tf.identity(student_logits), labeled)
+        y_true = weights.labels if y is not None else tf.zeros(tf.shape(labeled), tf.int32)
+        sample_weight = weights.labeled if weights.position is None else weights.position * weights.labeled
+        logs = compat.logs_for_multi_worker(self.compute_metrics(student_x, y_true, logits, sample_weight))
+        if y is None:  # no labels: the label metrics and the hard loss say nothing
+            logs = {name: value for name, value in logs.items() if name in self._unlabeled_log_names()}
+        return logs
+
+    def _unlabeled_log_names(self):
+        return {"loss", "soft_loss", "feature_loss", "teacher_agreement"}
 
     # --------------------------------------------------------------------- fit
     def fit(self, x=None, y=None, batch_size=None, epochs=1, **kwargs):
@@ -326,7 +314,11 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
 
         The checks (label dtype, rank and range; sample weights; teacher and
         student output shapes; the data's structure) run before any training
-        step, so a mistake costs seconds, not an epoch (see `check_data`).
+        step, so a mistake costs seconds, not an epoch (see
+        `tfdistill.preflight.check_data`). `x` alone (no `y`), or a dataset
+        that yields `x` alone, trains on the teacher alone (`hard_weight`
+        must be 0); labels of `tfdistill.labels.UNLABELED` (-1) mark examples
+        without one (see `tfdistill.labels`).
 
         When a `tfdistill.callbacks.BackupAndRestore` resumes an interrupted
         run at epoch `E`, a `tf.data.Dataset` `x` is first advanced by `E`
@@ -336,16 +328,14 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
         keeps its own order (Keras's `shuffle` does not apply to it).
         """
         kwargs = preflight.before_fit(self, x, y, kwargs)
-        with guard.raising_non_finite_errors():
-            return super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
+        self.built = True
+        kwargs["callbacks"] = [guard.RaiseOnNonFinite(self._guard), *(kwargs.get("callbacks") or [])]
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
 
     def train_on_batch(self, *args, **kwargs):
-        with guard.raising_non_finite_errors():
-            return super().train_on_batch(*args, **kwargs)
-
-    def check_data(self, x, y=None, sample_weight=None):
-        """Validates the data against both models; see `tfdistill.preflight.check_data`."""
-        preflight.check_data(self, x, y, sample_weight)
+        logs = super().train_on_batch(*args, **kwargs)
+        self._guard.raise_if_failed()
+        return logs
 
     # ---------------------------------------------------------- serialization
     def get_config(self):

@@ -14,6 +14,7 @@ from typing import Optional
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tfdistill import validation
 
@@ -139,6 +140,26 @@ def fidelity_from_logits(teacher_logits, student_logits, labels=None, sample_wei
 
 def _mean(values, weights):
     return float(np.sum(values * weights) / np.sum(weights))
+
+
+def agreement(teacher, student_logits, weights=None):
+    """In the graph: the weighted share of examples (positions) where the student's top class is the teacher's.
+
+    Args:
+        teacher: a `tfdistill.teacher_outputs.TeacherOutputs` (a top-k cache's
+            first class is the teacher's top one).
+        student_logits: `(batch, ..., num_classes)`.
+        weights: `None` or one weight per example (position).
+
+    Returns:
+        `(agreement, total weight)`, float32 scalars: what a `keras.metrics.Mean`
+        takes as a batch's value and weight.
+    """
+    teacher_top1 = teacher.classes[..., 0] if teacher.is_top_k else tf.argmax(teacher.logits, axis=-1)
+    same = tf.cast(tf.equal(tf.cast(teacher_top1, tf.int64), tf.argmax(student_logits, axis=-1)), tf.float32)
+    weights = tf.ones_like(same) if weights is None else tf.reshape(tf.cast(weights, tf.float32), tf.shape(same))
+    total = tf.reduce_sum(weights)
+    return tf.math.divide_no_nan(tf.reduce_sum(same * weights), total), total
 
 
 def measure_fidelity(

@@ -1,31 +1,32 @@
 """The NaN/Inf guard of `Distiller.train_step`: nothing non-finite reaches the student.
 
-A batch is checked twice, each time with one in-graph assertion:
+Every step checks, in the order the data flows, that everything its update
+depends on is finite: the batch (inputs, labels, sample weights), the
+teacher's outputs (cached or computed), every loss term and the gradients.
+(A NaN pixel behind a ReLU leaves the loss finite and the gradients NaN, so
+the loss alone is not enough.) When one is not, the step applies no update,
+puts back the student's non-trainable variables (BatchNorm statistics, which
+the forward pass moved) and records the step and every checked value in a
+`GuardState`; `Distiller.fit` raises a `NonFiniteLossError` (or the sibling
+`NonFiniteDataError` / `NonFiniteUpdateError`) right after that step, naming
+the step and the first non-finite value.
 
-1. before the student's forward pass: the inputs, labels and sample weights
-   (a forward pass in training mode already changes BatchNorm statistics);
-2. before the update: the teacher's outputs (cached or computed), every loss
-   term and the gradients. A NaN pixel behind a ReLU leaves the loss finite
-   and the gradients NaN, so the loss alone is not enough.
-
-Each check is a list of `(name, value)` pairs, in the order the data flows;
-`value` is a float32 scalar that is finite exactly when the named tensor is
-(loss terms are their own value). A failing assertion carries every pair in
-its message; `Distiller.fit` turns it into a `NonFiniteLossError` (or the
-sibling `NonFiniteDataError` / `NonFiniteUpdateError`) naming the step and
-the first non-finite value. XLA (`jit_compile=True`) drops assertions.
+The decision is a condition in the graph, not an assertion, so the guard
+holds under XLA (`jit_compile=True` or `"auto"`, which drop assertions) and
+under `tf.distribute`: one all-reduce of the checked values makes every
+replica take the same decision. Once a step has failed, every later step of
+the same `fit` (a `steps_per_execution` block) skips its update too.
 """
-
-import contextlib
-import re
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfdistill import compat
 from tfdistill.errors import NonFiniteDataError, NonFiniteLossError, NonFiniteUpdateError
 
-MARKER = "tfdistill: non-finite value at optimizer step"
+# The most values one step checks (inputs, labels, weights, teacher outputs, loss terms, gradients).
+MAX_CHECKS = 16
 
 # Where a value comes from, in the order the data flows through a step.
 DESCRIPTIONS = {
@@ -38,10 +39,8 @@ DESCRIPTIONS = {
     "teacher_features": "the teacher's features (computed online)",
     "gradients": "the gradients",
 }
-_DATA = {
-    "inputs", "labels", "sample_weight", "cached_teacher_logits",
-    "cached_teacher_features", "teacher_logits", "teacher_features",
-}
+_DATA = set(DESCRIPTIONS) - {"gradients"}
+_BATCH = {"inputs", "labels", "sample_weight"}  # bad before the forward pass: its loss terms say nothing
 _CAUSES = {
     "data": "a corrupted example or cache file (check the data and its preprocessing)",
     "loss": "a learning rate too high, float16 overflow, or a loss undefined for these values",
@@ -64,52 +63,21 @@ def finite_flag(values):
     return tf.where(finite, tf.constant(0.0), tf.constant(np.nan, tf.float32))
 
 
-def assert_finite(step, checks):
-    """One in-graph assertion that every value of `checks` is finite.
+def step_checks(student_x, teacher_x, y, sample_weight, teacher, terms, total, gradients, optimizer):
+    """Everything a step's update depends on, as `(name, float scalar or None)` in the order the data flows.
 
-    Args:
-        step: the optimizer's iteration counter.
-        checks: list of `(name, float scalar or None)`; `None` values are skipped.
-
-    Returns:
-        A list with the assertion op, for `tf.control_dependencies`.
+    A flag (`finite_flag`) stands for a tensor; loss terms are their own value.
     """
-    checks = [(name, tf.cast(value, tf.float32)) for name, value in checks if value is not None]
-    if not checks:
-        return []
-    finite = tf.reduce_all(tf.math.is_finite(tf.stack([value for _, value in checks])))
-    data = [MARKER, step]
-    for name, value in checks:
-        data += [name, value]
-    return [tf.debugging.Assert(finite, data, summarize=1, name="assert_finite")]
-
-
-def data_checks(student_x, teacher_x, y, sample_weight):
-    """The batch's `(name, finite flag)` pairs, checked before the forward pass."""
     inputs = student_x if teacher_x is student_x else [student_x, teacher_x]
-    return [
-        ("inputs", finite_flag(inputs)),
-        ("labels", finite_flag(y)),
-        ("sample_weight", finite_flag(sample_weight)),
-    ]
-
-
-def update_checks(teacher, total, terms, gradients, optimizer):
-    """What must be finite before the update, in the order the data flows.
-
-    Args:
-        teacher: the step's `tfdistill.teacher_outputs.TeacherOutputs`.
-        total: the weighted loss.
-        terms: dict of unweighted loss terms.
-        gradients: the gradients about to be applied.
-        optimizer: the Distiller's optimizer.
-    """
     prefix = "cached_" if teacher.cached else ""
     logits = teacher.logits
     if teacher.is_top_k:
         # A top-k cache's remainder logit is -inf when every class is kept; NaN and +inf are not.
         logits = [logits[..., :-1], tf.maximum(logits[..., -1], logits.dtype.min)]
     checks = [
+        ("inputs", finite_flag(inputs)),
+        ("labels", finite_flag(y)),
+        ("sample_weight", finite_flag(sample_weight)),
         (f"{prefix}teacher_logits", finite_flag(logits)),
         (f"{prefix}teacher_features", finite_flag(teacher.features)),
         *terms.items(),
@@ -119,37 +87,120 @@ def update_checks(teacher, total, terms, gradients, optimizer):
     # those steps and lowers the scale, so they never reach the student.
     if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         checks.append(("gradients", finite_flag(gradients)))
-    return checks
+    return [(name, value) for name, value in checks if value is not None]
 
 
-def error_from(error):
-    """The `NonFiniteLossError` (or sibling) that an assertion failure stands for, or `None`."""
-    message = getattr(error, "message", str(error))
-    if MARKER not in message:
-        return None
-    fields = re.findall(r"\[([^\[\]]*)\]", message[message.index(MARKER) - 1 :])
-    step = int(fields[1])
-    values = {}
-    for name, value in zip(fields[2::2], fields[3::2]):
-        try:
-            values[name] = float(value)
-        except ValueError:
-            break
+class GuardState:
+    """The step that failed (-1: none) and the values it checked, kept across steps.
+
+    A plain object (not a Keras layer), so nothing of it is saved with the model.
+    """
+
+    def __init__(self):
+        first = tf.VariableAggregation.ONLY_FIRST_REPLICA
+        self.failed_step = tf.Variable(-1, dtype=tf.int64, trainable=False, aggregation=first)
+        self.values = tf.Variable(tf.zeros([MAX_CHECKS]), trainable=False, aggregation=first)
+        self.names = []
+
+    def passed(self, step, checks):
+        """In the graph: whether this step may update the student; records a first failure.
+
+        Args:
+            step: the optimizer's iteration counter.
+            checks: from `step_checks`.
+
+        Returns:
+            A boolean scalar, the same on every replica.
+        """
+        if len(checks) > MAX_CHECKS:
+            raise ValueError(f"The guard checks at most {MAX_CHECKS} values per step; this step has {len(checks)}.")
+        self.names = [name for name, _ in checks]
+        values = tf.stack([tf.cast(value, tf.float32) for _, value in checks])
+        values = tf.pad(values, [[0, MAX_CHECKS - len(checks)]])
+        # Summed over replicas: a NaN anywhere makes the sum NaN, and each loss
+        # term (already divided by the replica count) sums to its global value.
+        values = tf.distribute.get_replica_context().all_reduce("sum", values)
+        passed = tf.logical_and(tf.reduce_all(tf.math.is_finite(values)), self.failed_step < 0)
+        first_failure = tf.logical_and(tf.logical_not(passed), self.failed_step < 0)
+        self.values.assign(tf.where(first_failure, values, self.values))
+        self.failed_step.assign(tf.where(first_failure, tf.cast(step, tf.int64), self.failed_step))
+        return passed
+
+    def reset(self):
+        self.failed_step.assign(-1)
+
+    def raise_if_failed(self):
+        """Raises the recorded failure's `NonFiniteLossError` (and forgets it); nothing if none."""
+        step = int(self.failed_step.numpy())
+        if step < 0:
+            return
+        values = dict(zip(self.names, self.values.numpy().tolist()))
+        self.reset()
+        raise error_for(step, values)
+
+
+def apply_if(passed, optimizer, gradients, variables):
+    """`optimizer.apply_gradients` when `passed`, else nothing; under any strategy and XLA.
+
+    A strategy that synchronises through `merge_call` cannot branch around
+    it in a replica context; there the branch runs in the cross-replica
+    context (as Keras's `LossScaleOptimizer` does).
+    """
+
+    def apply(gradients):
+        optimizer.apply_gradients(zip(gradients, variables))
+        return tf.constant(True)
+
+    skip = lambda: tf.constant(False)  # noqa: E731
+    if compat.strategy_supports_no_merge_call():
+        tf.cond(passed, lambda: apply(gradients), skip)
+        return
+
+    def cross_replica(distribution, passed, gradients):
+        def apply_on_each_replica():
+            distribution.extended.call_for_each_replica(apply, args=(gradients,))
+            return tf.constant(True)
+
+        tf.cond(distribution.experimental_local_results(passed)[0], apply_on_each_replica, skip)
+
+    tf.distribute.get_replica_context().merge_call(cross_replica, args=(passed, gradients))
+
+
+def snapshot(model):
+    """The values of `model`'s non-trainable variables (BatchNorm statistics), before a forward pass."""
+    return [tf.identity(v.value) for v in model.non_trainable_variables]
+
+
+def restore_unless(passed, model, saved):
+    """Puts back the non-trainable variables `snapshot` saved, unless the step `passed`."""
+    for variable, value in zip(model.non_trainable_variables, saved):
+        variable.assign(tf.where(passed, variable.value, value))
+
+
+def error_for(step, values):
+    """The `NonFiniteLossError` (or sibling) for a failed step's checked values.
+
+    Args:
+        step: the optimizer step (0-based) that was stopped.
+        values: name -> value, in the order the data flows: finite flags (0.0
+            or NaN) for the sources in `DESCRIPTIONS`, values for the loss terms.
+    """
+    where = next((name for name, value in values.items() if not np.isfinite(value)), "loss")
     checks = {name: value for name, value in values.items() if name in DESCRIPTIONS}
     terms = {name: value for name, value in values.items() if name not in DESCRIPTIONS}
-    where = next((name for name, value in values.items() if not np.isfinite(value)), "loss")
+    if where in _BATCH:
+        terms = {}
+    kind = "data" if where in _DATA else "update" if where == "gradients" else "loss"
     bad_terms = [name for name, value in terms.items() if not np.isfinite(value) and name != "loss"]
     if not bad_terms and not np.isfinite(terms.get("loss", 0.0)):
         bad_terms = ["loss"]
-    kind = "data" if where in _DATA else "update" if where == "gradients" else "loss"
-    cls = {"data": NonFiniteDataError, "update": NonFiniteUpdateError, "loss": NonFiniteLossError}[kind]
     if bad_terms:
         headline = (
             f"Non-finite loss at optimizer step {step} (0-based): "
             + ", ".join(f"`{name}` is {terms[name]}" for name in bad_terms)
             + f". All terms: {terms}."
         )
-    elif terms:
+    elif kind == "update":
         headline = (
             f"Non-finite update at optimizer step {step} (0-based): every loss term is finite "
             f"({terms}) but {DESCRIPTIONS[where]} hold NaN or Inf."
@@ -158,11 +209,11 @@ def error_from(error):
         headline = f"Non-finite data at optimizer step {step} (0-based): {DESCRIPTIONS[where]} hold NaN or Inf."
     if where in DESCRIPTIONS:
         headline += f" First non-finite value: {DESCRIPTIONS[where]} (`{where}`)."
-    stage = "forward pass and update" if not terms else "update"
+    cls = {"data": NonFiniteDataError, "update": NonFiniteUpdateError, "loss": NonFiniteLossError}[kind]
     return cls(
-        f"{headline} Training stopped before this step's {stage}, so the student keeps the "
-        "weights of the last good step (and a BackupAndRestore checkpoint, the last good "
-        f"state). Likely cause: {_CAUSES[kind]}.",
+        f"{headline} Training stopped without this step's update, so the student keeps the "
+        "weights (and BatchNorm statistics) of the last good step, and a BackupAndRestore "
+        f"checkpoint the last good state. Likely cause: {_CAUSES[kind]}.",
         step=step,
         terms=terms,
         where=where,
@@ -170,13 +221,15 @@ def error_from(error):
     )
 
 
-@contextlib.contextmanager
-def raising_non_finite_errors():
-    """Turns the guard's failed assertions into `NonFiniteLossError` and its subclasses."""
-    try:
-        yield
-    except tf.errors.InvalidArgumentError as error:
-        non_finite = error_from(error)
-        if non_finite is None:
-            raise
-        raise non_finite from error
+class RaiseOnNonFinite(keras.callbacks.Callback):
+    """Raises the guard's error right after the step that failed (`Distiller.fit` adds it first)."""
+
+    def __init__(self, state):
+        super().__init__()
+        self.state = state
+
+    def on_train_begin(self, logs=None):
+        self.state.reset()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.state.raise_if_failed()

@@ -1,6 +1,6 @@
 """The Distiller's objective: the hard loss, the loss weights, replica scaling.
 
-Pure functions; `Distiller.compute_distillation_losses` puts them together.
+Pure functions; `distillation_losses` puts them together for one batch.
 """
 
 import keras
@@ -118,3 +118,54 @@ def unscale_for_replicas(value):
     """Undoes Keras's per-replica loss scaling, for logging (as Keras does)."""
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return value * tf.cast(replicas, value.dtype) if replicas > 1 else value
+
+
+def distillation_losses(hard_loss, soft_loss, hard_weight, soft_weight, teacher, student_logits, weights, step,
+                        feature_loss=None, regularization=()):
+    """One batch's weighted total and its unweighted terms.
+
+        total = hard_weight · hard_loss + soft_weight · soft_loss [+ feature_loss] [+ regularization]
+
+    As in Keras, each term is the sum over the local batch divided by its size
+    and by the number of replicas, so summing gradients across replicas gives
+    the global-batch mean. Without labels (`weights.labels is None`) there is
+    no hard term.
+
+    Args:
+        hard_loss: a `keras.losses.Loss` on `(labels, logits)`.
+        soft_loss: a `tfdistill.losses.DistillationLoss`.
+        hard_weight: the hard loss's weight at this step.
+        soft_weight: the soft loss's weight at this step.
+        teacher: the batch's `tfdistill.teacher_outputs.TeacherOutputs`.
+        student_logits: float32 `(batch, ..., num_classes)`.
+        weights: the batch's `tfdistill.labels.BatchWeights`.
+        step: the optimizer step (for schedules inside the soft loss).
+        feature_loss: `None`, or a function of no arguments returning the
+            weighted feature loss.
+        regularization: the student's regularization losses.
+
+    Returns:
+        `(total, terms)`: `terms` maps `"hard_loss"` (with labels),
+        `"soft_loss"` (and `"feature_loss"`) to the unweighted terms.
+    """
+    terms = {}
+    total = 0.0
+    if weights.labels is not None:
+        terms["hard_loss"] = hard_loss(weights.labels, student_logits, sample_weight=weights.hard)
+        total = hard_weight * terms["hard_loss"]
+    soft_labels = None
+    if getattr(soft_loss, "uses_labels", False):
+        # An example without a label takes the teacher's top class (DKD's target class).
+        soft_labels = tf.argmax(teacher.logits, axis=-1, output_type=tf.int32)
+        if weights.labels is not None:
+            soft_labels = tf.where(weights.labeled > 0, tf.cast(weights.labels, tf.int32), soft_labels)
+    terms["soft_loss"] = soft_loss(
+        teacher.for_soft_loss(), student_logits, sample_weight=weights.soft, labels=soft_labels, step=step
+    )
+    total += soft_weight * terms["soft_loss"]
+    if feature_loss is not None:
+        terms["feature_loss"] = feature_loss()
+        total += terms["feature_loss"]
+    if regularization:
+        total += scale_for_replicas(tf.add_n([tf.cast(r, "float32") for r in regularization]))
+    return total, terms

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfdistill import callbacks, teacher_outputs, validation
+from tfdistill import callbacks, labels, teacher_outputs, validation
 
 
 def before_fit(distiller, x, y, kwargs):
@@ -20,7 +20,7 @@ def before_fit(distiller, x, y, kwargs):
     `tf.data.Dataset`, passes `shuffle=False` (Keras ignores `True` there, with a warning)
     and advances the pipeline to the epoch a `BackupAndRestore` resumes at.
     """
-    distiller.check_data(x, y, kwargs.get("sample_weight"))
+    check_data(distiller, x, y, kwargs.get("sample_weight"))
     kwargs = dict(kwargs)
     if isinstance(x, (tf.data.Dataset, tf.distribute.DistributedDataset)):
         kwargs["shuffle"] = False  # a dataset keeps its own order; Keras would warn that it ignores True
@@ -30,20 +30,25 @@ def before_fit(distiller, x, y, kwargs):
     validation_data = kwargs.get("validation_data")
     if validation_data is not None:
         if isinstance(validation_data, tuple):
-            distiller.check_data(*validation_data[:2], *validation_data[2:3])
+            check_data(distiller, *validation_data[:2], *validation_data[2:3])
         else:
-            distiller.check_data(validation_data)
+            check_data(distiller, validation_data)
     return kwargs
 
 
 def check_data(distiller, x, y=None, sample_weight=None):
     """Validates the data's structure, labels and shapes against both models.
 
+    Data without labels (`y=None`, or a dataset that yields `x` alone or
+    `(x, None, sample_weight)`) is accepted when nothing needs labels:
+    `hard_weight` must be 0.
+
     Args:
         distiller: a compiled `tfdistill.Distiller`.
-        x: a `tf.data.Dataset` of `(x, y)` / `(x, y, sample_weight)`
-            batches, or inputs as arrays.
-        y: labels when `x` is not a dataset.
+        x: a `tf.data.Dataset` of `x`, `(x,)`, `(x, y)` or `(x, y,
+            sample_weight)` batches, or inputs as arrays.
+        y: labels when `x` is not a dataset: class ids, `UNLABELED` (-1)
+            for examples without one; or `None`.
         sample_weight: weights when `x` is not a dataset.
 
     Returns:
@@ -60,27 +65,30 @@ def check_data(distiller, x, y=None, sample_weight=None):
         )
     if isinstance(x, tf.data.Dataset):
         element = x.element_spec
-        if not isinstance(element, tuple) or len(element) not in (2, 3):
+        if isinstance(element, tuple) and len(element) not in (1, 2, 3):
             raise ValueError(
-                "Invalid dataset: expected it to yield `(x, y)` or `(x, y, "
-                f"sample_weight)` tuples. Received elements with spec: {element}"
+                "Invalid dataset: expected it to yield `x`, `(x,)`, `(x, y)` or `(x, y, "
+                f"sample_weight)`. Received elements with spec: {element}"
             )
-        x_spec, y_spec = element[:2]
-        if not np.issubdtype(y_spec.dtype.as_numpy_dtype, np.integer):  # before the models run
+        x_spec, y_spec = (element[0], element[1] if len(element) > 1 else None) if isinstance(element, tuple) else (element, None)
+        if isinstance(y_spec, tf.NoneTensorSpec):
+            y_spec = None
+        if y_spec is None:
+            labels.check_no_labels_needed(distiller.hard_weight, where="the dataset")
+        elif not np.issubdtype(y_spec.dtype.as_numpy_dtype, np.integer):  # before the models run
             validation.check_label_spec(y_spec.shape, y_spec.dtype.as_numpy_dtype)
         symbolic = keras.tree.map_structure(lambda spec: keras.KerasTensor(spec.shape, spec.dtype.name), x_spec)
         num_classes, rank = check_models(distiller, symbolic)
-        validation.check_label_spec(y_spec.shape, y_spec.dtype.as_numpy_dtype, rank)
+        if y_spec is not None:
+            validation.check_label_spec(y_spec.shape, y_spec.dtype.as_numpy_dtype, rank)
         return num_classes
     if isinstance(x, (np.ndarray, tf.Tensor)) or keras.tree.is_nested(x):
         if y is None:
-            raise ValueError(
-                "Invalid data: `y` is missing. Expected integer labels with "
-                "one class id per example."
-            )
+            labels.check_no_labels_needed(distiller.hard_weight, where="`fit(x)` without `y`")
         validation.check_sample_weight(sample_weight)
         num_classes, rank = check_models(distiller, keras.tree.map_structure(lambda a: a[:64], x))
-        validation.check_labels(np.asarray(y), num_classes, rank)
+        if y is not None:
+            validation.check_labels(np.asarray(y), num_classes, rank)
         return num_classes
     return None
 
@@ -92,7 +100,7 @@ def check_models(distiller, x):
         `(num_classes, rank)`: the number of classes the student outputs and
         the rank of its logits (2, or more with positions).
     """
-    student_x, teacher_x, cached = distiller.split_batch(x)
+    student_x, teacher_x, cached = teacher_outputs.split_batch(x, distiller.separate_inputs)
     if cached is not None:
         teacher_outputs.checked_cache(cached, distiller.soft_loss, needs_features=bool(distiller.feature_pairs))
         if cached.features is not None:
@@ -106,7 +114,6 @@ def check_models(distiller, x):
             "on the training data, so its shapes cannot be inferred. Build "
             f"it with `keras.Input` matching the data. Error: {error}"
         ) from error
-    distiller.built = True
     if cached is not None and cached.is_top_k:
         teacher_outputs.check_top_k_shapes(cached.logits, cached.classes, student_out)
     else:
@@ -134,13 +141,16 @@ def check_cached_features(distiller, features):
 
 
 def assert_valid_labels(y, num_classes):
-    """In-graph check of label values, to run before the weights change."""
-    labels = tf.cast(y, tf.int64)
+    """In-graph check of label values, to run before the weights change (nothing to check without labels)."""
+    if y is None:
+        return []
+    ids = tf.cast(y, tf.int64)
     message = (
         f"Invalid labels `y`: expected class ids in [0, {num_classes - 1}] "
-        f"(the models output {num_classes} classes); this batch has one outside."
+        f"(the models output {num_classes} classes), or {labels.UNLABELED} for an example "
+        "without a label; this batch has one outside."
     )
     return [
-        tf.debugging.assert_non_negative(labels, message=message),
-        tf.debugging.assert_less(labels, tf.constant(num_classes, tf.int64), message=message),
+        tf.debugging.assert_greater_equal(ids, tf.constant(labels.UNLABELED, tf.int64), message=message),
+        tf.debugging.assert_less(ids, tf.constant(num_classes, tf.int64), message=message),
     ]

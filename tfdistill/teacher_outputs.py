@@ -124,6 +124,13 @@ def split_batch(x, separate_inputs=False):
     return x, x, cached
 
 
+def student_input(x, separate_inputs=False):
+    """The student's part of a batch's `x`: without cached teacher outputs or the teacher's input."""
+    if carries_teacher_outputs(x) or (separate_inputs and isinstance(x, dict) and set(x) >= {"student", "teacher"}):
+        return split_batch(x, separate_inputs)[0]
+    return x
+
+
 def checked_cache(cached, soft_loss, needs_features=False):
     """A batch's cached `TeacherOutputs`, checked against the loss that reads them.
 

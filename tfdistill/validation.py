@@ -5,6 +5,8 @@ import numpy as np
 
 from tfdistill.softmax import final_softmax_layer
 
+UNLABELED = -1  # `tfdistill.labels.UNLABELED`, which builds on this module
+
 def check_weight(name, value):
     """Raises unless `value` is a finite number >= 0; returns it as a float."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
@@ -95,7 +97,9 @@ def check_label_spec(shape, dtype, logits_rank=2):
 
 
 def check_labels(y, num_classes, logits_rank=2):
-    """Checks sparse labels: integer dtype, the rank of the logits less one, values in `[0, num_classes)`.
+    """Checks sparse labels: integer dtype, the rank of the logits less one, values in `[0, num_classes)` or -1.
+
+    -1 (`tfdistill.labels.UNLABELED`) marks an example without a label.
 
     Args:
         y: labels, shape `(batch,)` or `(batch, 1)`; `(batch, ...)` for
@@ -105,11 +109,11 @@ def check_labels(y, num_classes, logits_rank=2):
     """
     y = np.asarray(y)
     check_label_spec(y.shape, y.dtype, logits_rank)
-    if y.size and (y.min() < 0 or y.max() >= num_classes):
+    if y.size and (y.min() < UNLABELED or y.max() >= num_classes):
         raise ValueError(
             f"Invalid labels `y`. Expected class ids in [0, {num_classes - 1}] "
-            f"(the models output {num_classes} classes). Received: values in "
-            f"[{y.min()}, {y.max()}]"
+            f"(the models output {num_classes} classes), or {UNLABELED} for an example without "
+            f"a label. Received: values in [{y.min()}, {y.max()}]"
             + ("; give padded positions any class id in range and weight 0" if logits_rank > 2 else "")
         )
 

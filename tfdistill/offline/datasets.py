@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfdistill.data.mixing import mixed_order
 from tfdistill.data.pipelines import AUTOTUNE
 from tfdistill.offline.disk_cache import cached_teacher_logits
 from tfdistill.offline.views import all_views, as_inputs, view_image
@@ -18,6 +19,7 @@ from tfdistill.teacher_outputs import (
     TEMPERATURE_KEY,
     TopKLogits,
 )
+from tfdistill.validation import UNLABELED
 
 # `offline_dataset` keeps every view's image in memory up to this size (uint8 images count as stored).
 MATERIALIZE_LIMIT_BYTES = 2 * 1024**3
@@ -25,7 +27,7 @@ MATERIALIZE_LIMIT_BYTES = 2 * 1024**3
 
 def offline_dataset(
     x: np.ndarray,
-    y: np.ndarray,
+    y: Optional[np.ndarray],
     teacher_logits: Union[np.ndarray, TopKLogits],
     batch_size: int = 128,
     shuffle: bool = True,
@@ -34,6 +36,7 @@ def offline_dataset(
     teacher_features: Optional[Dict[str, np.ndarray]] = None,
     materialize_views: Optional[bool] = None,
     sample_weight: Optional[np.ndarray] = None,
+    labeled_share: Optional[float] = None,
 ) -> tf.data.Dataset:
     """A pipeline of `({"x": image, "teacher_logits": logits}, label)` batches.
 
@@ -45,13 +48,19 @@ def offline_dataset(
     cache adds the keys `"teacher_classes"` and `"teacher_temperature"`; the
     `Distiller` then computes KD on the kept classes and the remainder.
 
+    Without labels (`y=None`) the batches carry `x` alone; labels of
+    `tfdistill.labels.UNLABELED` (-1) mark a pool of unlabeled examples
+    beside labeled ones, and `labeled_share` gives every batch the same
+    share of labeled examples (see `tfdistill.data.mixing`).
+
     Logits with positions (a sequence's tokens) are cached as `(views, n,
     ..., num_classes)` (or a `TopKLogits` of `(views, n, ..., k + 1)`) with
     labels `(n, ...)` and, for padding, `sample_weight` of the same shape.
 
     Args:
         x: images, as given to `compute_teacher_logits`, or integer token ids.
-        y: labels, shape `(n,)`, or `(n, ...)` one per position.
+        y: labels, shape `(n,)`, or `(n, ...)` one per position; -1 where
+            an example has none; or `None` for data without labels.
         teacher_logits: shape `(views, n, num_classes)` or `(n, num_classes)`,
             `(views, n, ..., num_classes)` with positions, or a `TopKLogits`.
         batch_size: examples per batch.
@@ -66,7 +75,11 @@ def offline_dataset(
             cheaper than rebuilding each image; `None` does so when they take
             at most `MATERIALIZE_LIMIT_BYTES`.
         sample_weight: optional weights, `(n,)` or the labels' shape (padded
-            positions 0); batches are then `(x, y, sample_weight)`. One view only.
+            positions 0); batches are then `(x, y, sample_weight)`. One view
+            only.
+        labeled_share: `None`, or the share of each batch drawn from the
+            labeled examples (the rest from those labeled -1); an epoch is
+            then one pass over the unlabeled ones.
 
     Returns:
         A `tf.data.Dataset` for `Distiller.fit`.
@@ -75,6 +88,8 @@ def offline_dataset(
         >>> logits = compute_teacher_logits(teacher, x_train, views=4)  # doctest: +SKIP
         >>> train = offline_dataset(x_train, y_train, logits)  # doctest: +SKIP
         >>> distiller.fit(train, epochs=30)  # doctest: +SKIP
+        >>> few = tfdistill.labels.keep_labels_per_class(y_train, 100)  # doctest: +SKIP
+        >>> train = offline_dataset(x_train, few, logits, labeled_share=0.25)  # doctest: +SKIP
     """
     if isinstance(teacher_logits, TopKLogits):
         cached = {LOGITS_KEY: teacher_logits.values, CLASSES_KEY: teacher_logits.classes}
@@ -92,90 +107,106 @@ def offline_dataset(
         for name, value in cached[FEATURES_KEY].items():
             if value.shape[:2] != (views, n):
                 raise ValueError(
-                    "Invalid value for argument `teacher_features`: every feature array "
-                    f"must have shape (views, n, ...) = ({views}, {n}, ...) like the logits. "
+                    "Invalid value for argument `teacher_features`. Expected every feature array "
+                    f"to have shape (views, n, ...) = ({views}, {n}, ...) like the logits. "
                     f"Received: {name!r} with shape {value.shape}"
                 )
-    if n != len(x) or len(y) != len(x):
+    if n != len(x) or (y is not None and len(y) != len(x)):
         raise ValueError(
             "Invalid arguments: `x`, `y` and `teacher_logits` must describe the "
-            f"same examples. Received: len(x)={len(x)}, len(y)={len(y)}, "
+            f"same examples. Received: len(x)={len(x)}, len(y)={None if y is None else len(y)}, "
             f"teacher_logits.shape={cached[LOGITS_KEY].shape}"
         )
-
+    if labeled_share is not None and y is None:
+        raise ValueError(
+            "Invalid value for argument `labeled_share`: it mixes labeled examples with unlabeled ones, "
+            f"but `y` is None. Give labels with {UNLABELED} for the unlabeled examples. "
+            f"Received: labeled_share={labeled_share!r}, y=None"
+        )
+    labels = () if y is None else (np.asarray(y),)
     if sample_weight is not None:
         sample_weight = np.asarray(sample_weight, dtype="float32")
-        if views != 1 or sample_weight.shape != np.shape(y)[: sample_weight.ndim] or sample_weight.ndim == 0:
+        label_shape = np.shape(y) if y is not None else (n,) + cached[LOGITS_KEY].shape[2:-1]
+        if views != 1 or sample_weight.shape != label_shape[: sample_weight.ndim] or sample_weight.ndim == 0:
             raise ValueError(
                 "Invalid value for argument `sample_weight`. Expected weights of shape (n,) or the labels' "
-                f"shape {np.shape(y)}, with one view. Received: shape {sample_weight.shape}, views={views}"
+                f"shape {label_shape}, with one view. Received: shape {sample_weight.shape}, views={views}"
             )
+        labels = (labels[0] if labels else None, sample_weight)
 
     def batched(ds, batch=True):
         if batch:
             ds = ds.batch(batch_size)
         if temperature is not None:
             ds = ds.map(
-                lambda inputs, label, *weight: (
-                    {**inputs, TEMPERATURE_KEY: tf.fill([tf.shape(label)[0]], tf.constant(temperature, tf.float32))},
-                    label,
-                    *weight,
+                lambda inputs, *rest: _element(
+                    {**inputs, TEMPERATURE_KEY: tf.fill([tf.shape(inputs[LOGITS_KEY])[0]], tf.constant(temperature, tf.float32))},
+                    rest,
                 )
             )
         return ds.prefetch(AUTOTUNE)
 
-    if views == 1:
+    if labeled_share is None and views == 1:
         # No per-example work: the same shuffle as `make_dataset(x, y, seed=seed)`.
-        weights = () if sample_weight is None else (sample_weight,)
         ds = tf.data.Dataset.from_tensor_slices(
-            ({INPUT_KEY: x, **keras.tree.map_structure(lambda value: value[0], cached)}, np.asarray(y), *weights)
+            _element({INPUT_KEY: x, **keras.tree.map_structure(lambda value: value[0], cached)}, labels)
         )
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
         return batched(ds)
+    if labeled_share is not None:
+        order = mixed_order(y, batch_size, labeled_share, shuffle, seed)
+    else:
+        order = tf.data.Dataset.range(n)
+        if shuffle:  # shuffling indices permutes like shuffling the examples: the order depends on the seed only
+            order = order.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     if materialize_views is None:
         materialize_views = views * x.nbytes // (4 if raw_x.dtype == np.uint8 else 1) <= MATERIALIZE_LIMIT_BYTES
-    if materialize_views:
-        images = all_views(raw_x, views, view_seed)
-        return batched(_gathered(images, np.asarray(y), cached, batch_size, shuffle, seed), batch=False)
+    if views == 1 or materialize_views:
+        images = x[None] if views == 1 else all_views(raw_x, views, view_seed)
+        return batched(_gathered(images, labels, cached, order, batch_size, seed + 1), batch=False)
     by_example = keras.tree.map_structure(lambda value: np.ascontiguousarray(np.swapaxes(value, 0, 1)), cached)
-    ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y), by_example, np.arange(n, dtype=np.int64)))
-    if shuffle:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    images, outputs_table, rest_tables = tf.constant(x), keras.tree.map_structure(tf.constant, by_example), _constants(labels)
     draws = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
-    ds = tf.data.Dataset.zip(ds, draws)
 
-    def pick(element, draw):
-        image, label, outputs, index = element
+    def pick(index, draw):
         view = tf.math.floormod(draw, views)
-        image = view_image(image, index, view, view_seed)
-        return {INPUT_KEY: image, **keras.tree.map_structure(lambda value: tf.gather(value, view), outputs)}, label
+        outputs = keras.tree.map_structure(lambda table: tf.gather(table, index), outputs_table)
+        rest = [None if table is None else tf.gather(table, index) for table in rest_tables]
+        image = view_image(tf.gather(images, index), index, view, view_seed)
+        return _element({INPUT_KEY: image, **keras.tree.map_structure(lambda value: tf.gather(value, view), outputs)}, rest)
 
-    ds = ds.map(pick, num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = tf.data.Dataset.zip(order, draws).map(pick, num_parallel_calls=AUTOTUNE, deterministic=True)
     return batched(ds)
 
 
-def _gathered(images, y, cached, batch_size, shuffle, seed):
-    """Batches gathered from every view's image: the order and view draws of the per-example path."""
-    views, n = images.shape[:2]
-    # Shuffling indices permutes like shuffling the examples: tf.data's order depends on the seed only.
-    order = tf.data.Dataset.range(n)
-    if shuffle:
-        order = order.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    draws = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
-    images, labels = tf.constant(images), tf.constant(y)
-    outputs = keras.tree.map_structure(tf.constant, cached)
+def _element(inputs, rest):
+    """`inputs` alone for data without labels, else `(inputs, y[, sample_weight])`."""
+    return (inputs, *rest) if len(rest) else inputs
 
-    def gather(index, draw):
-        where = tf.stack([tf.math.floormod(draw, views), index], axis=-1)
+
+def _constants(labels):
+    return tuple(None if value is None else tf.constant(value) for value in labels)
+
+
+def _gathered(images, labels, cached, order, batch_size, draw_seed):
+    """Batches gathered from every view's image (`(views, n, ...)`), in `order`, with one view drawn per example."""
+    views = images.shape[0]
+    draws = tf.data.Dataset.random(seed=draw_seed, rerandomize_each_iteration=True) if views > 1 else None
+    images, tables = tf.constant(images), (keras.tree.map_structure(tf.constant, cached), *_constants(labels))
+
+    def gather(index, draw=None):
+        view = tf.zeros_like(index) if draw is None else tf.math.floormod(draw, views)
+        where = tf.stack([view, index], axis=-1)
         image = tf.gather_nd(images, where)
         if image.dtype == tf.uint8:
             image = tf.cast(image, tf.float32) / 255.0
-        return {INPUT_KEY: image, **keras.tree.map_structure(lambda v: tf.gather_nd(v, where), outputs)}, tf.gather(
-            labels, index
-        )
+        outputs, *rest = tables
+        rest = [None if table is None else tf.gather(table, index) for table in rest]
+        return _element({INPUT_KEY: image, **keras.tree.map_structure(lambda v: tf.gather_nd(v, where), outputs)}, rest)
 
-    return tf.data.Dataset.zip(order, draws).batch(batch_size).map(gather, num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = order if draws is None else tf.data.Dataset.zip(order, draws)
+    return ds.batch(batch_size).map(gather, num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
 def shard_indices(num_examples, shard_id, num_shards):

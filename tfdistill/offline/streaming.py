@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfdistill.data.mixing import mixed_order
 from tfdistill.data.pipelines import AUTOTUNE
 from tfdistill.export.atomic import temporary_path
 from tfdistill.losses.logits import top_k_logits
@@ -199,7 +200,7 @@ def read_top_k_cache(path):
 
 
 def streaming_offline_dataset(load_example, labels, logits_path, batch_size=128, shuffle=True, seed=0,
-                              view_seed=0, sample_weight=None):
+                              view_seed=0, sample_weight=None, labeled_share=None):
     """Batches of `({"x": example, "teacher_logits": logits}, label)` for `Distiller.fit`, streamed.
 
     Every epoch visits the examples in a new order (reproducible from `seed`)
@@ -211,7 +212,9 @@ def streaming_offline_dataset(load_example, labels, logits_path, batch_size=128,
     Args:
         load_example: the function given to `write_teacher_logits`.
         labels: integer labels, shape `(num_examples,)`, or `(num_examples,
-            ...)` one per position.
+            ...)` one per position; -1 (`tfdistill.labels.UNLABELED`) where
+            an example has none; or `None` for a pool without labels
+            (batches then carry `x` alone).
         logits_path: the file `write_teacher_logits` wrote, or its top-k
             directory (`top_k=`); batches then carry the kept classes too.
         batch_size: examples per batch.
@@ -220,6 +223,9 @@ def streaming_offline_dataset(load_example, labels, logits_path, batch_size=128,
         view_seed: the `seed` the views were computed with.
         sample_weight: optional weights of the labels' shape (padded
             positions 0) or `(num_examples,)`; batches are then `(x, y, w)`.
+        labeled_share: `None`, or the share of each batch drawn from the
+            labeled examples (see `tfdistill.data.mixing`); an epoch is then
+            one pass over the unlabeled ones.
 
     Returns:
         A `tf.data.Dataset`.
@@ -228,35 +234,44 @@ def streaming_offline_dataset(load_example, labels, logits_path, batch_size=128,
         >>> train = streaming_offline_dataset(read_image, labels, "cache/logits.npy")  # doctest: +SKIP
         >>> distiller.fit(train, epochs=10)  # doctest: +SKIP
     """
-    labels = np.asarray(labels)
     if os.path.isdir(logits_path):
         top_k = read_top_k_cache(logits_path)
         arrays = {LOGITS_KEY: top_k.values, CLASSES_KEY: top_k.classes}
     else:
         top_k, arrays = None, {LOGITS_KEY: np.load(logits_path, mmap_mode="r")}
     cache = arrays[LOGITS_KEY]
-    if cache.ndim < 3 or cache.shape[1] != len(labels) or cache.shape[2:-1] != labels.shape[1:]:
+    labels = None if labels is None else np.asarray(labels)
+    label_shape = cache.shape[1:-1] if labels is None else labels.shape
+    if cache.ndim < 3 or cache.shape[1] != label_shape[0] or cache.shape[2:-1] != label_shape[1:]:
         raise ValueError(
-            f"Invalid value for argument `logits_path`: expected a cache of shape (views, {len(labels)}, "
-            f"{''.join(f'{size}, ' for size in labels.shape[1:])}num_classes) for {len(labels)} labels"
-            f"{f' of shape {labels.shape}' if labels.ndim > 1 else ''}. "
+            f"Invalid value for argument `logits_path`: expected a cache of shape (views, {label_shape[0]}, "
+            f"{''.join(f'{size}, ' for size in label_shape[1:])}num_classes) for {label_shape[0]} labels"
+            f"{f' of shape {label_shape}' if len(label_shape) > 1 else ''}. "
             f"Received: shape {cache.shape} in {logits_path!r}"
         )
     if sample_weight is not None:
         sample_weight = np.asarray(sample_weight, np.float32)
-        if sample_weight.ndim == 0 or sample_weight.shape != labels.shape[: sample_weight.ndim]:
+        if sample_weight.ndim == 0 or sample_weight.shape != label_shape[: sample_weight.ndim]:
             raise ValueError(
                 "Invalid value for argument `sample_weight`. Expected weights of shape "
-                f"({len(labels)},) or {labels.shape}. Received: shape {sample_weight.shape}"
+                f"({label_shape[0]},) or {label_shape}. Received: shape {sample_weight.shape}"
             )
-    _check_examples(load_example, len(labels))
+    if labeled_share is not None and labels is None:
+        raise ValueError(
+            "Invalid value for argument `labeled_share`: it mixes labeled examples with unlabeled ones, "
+            "but `labels` is None. Give labels with -1 for the unlabeled examples."
+        )
+    _check_examples(load_example, label_shape[0])
     views, num_examples = cache.shape[:2]
     load = _view_of(load_example, views, view_seed)
-    order = tf.data.Dataset.range(num_examples)
-    if shuffle:
-        order = order.shuffle(num_examples, seed=seed, reshuffle_each_iteration=True)
+    if labeled_share is not None:
+        order = mixed_order(labels, batch_size, labeled_share, shuffle, seed)
+    else:
+        order = tf.data.Dataset.range(num_examples)
+        if shuffle:
+            order = order.shuffle(num_examples, seed=seed, reshuffle_each_iteration=True)
     draws = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
-    label_table = tf.constant(labels)
+    label_table = None if labels is None else tf.constant(labels)
     weight_table = None if sample_weight is None else tf.constant(sample_weight)
 
     def example(index, draw):
@@ -281,9 +296,9 @@ def streaming_offline_dataset(load_example, labels, logits_path, batch_size=128,
             batch[key] = rows
         if top_k is not None:
             batch[TEMPERATURE_KEY] = tf.fill([tf.shape(index)[0]], tf.constant(top_k.temperature, tf.float32))
-        label = tf.gather(label_table, index)
+        label = None if label_table is None else tf.gather(label_table, index)
         if weight_table is None:
-            return batch, label
+            return batch if label is None else (batch, label)
         return batch, label, tf.gather(weight_table, index)
 
     ds = tf.data.Dataset.zip(order, draws).map(example, num_parallel_calls=AUTOTUNE, deterministic=True)
