@@ -11,7 +11,7 @@ is on the machine (no downloads):
   files, about 7,900 texts; `apt-get install fortunes`); a TF-IDF MLP teacher, a
   TF-IDF linear student.
 - `fashion_mnist`: 10,000 Fashion-MNIST training images, the shipped teacher
-  and the demo's student (the README's multi-seed table covers the full set).
+  and the demo's student (docs/results/gains.md's multi-seed table covers the full set).
 
 Each task is split once (train / validation / test); its teacher is trained
 once on the training split (fashion_mnist: the shipped teacher). For each seed,

@@ -77,7 +77,7 @@ def distil(teacher, student, x_train, labels, cache, steps, seed, learning_rate,
     keras.utils.set_random_seed(seed)
     train = offline.offline_dataset(
         x_train, labels, cache, batch_size=BATCH_SIZE, seed=seed, view_seed=args.view_seed,
-        labeled_share=args.labeled_share,
+        labeled_share=args.labeled_share or None,
     ).repeat()
     distiller = tfdistill.Distiller(teacher, student)
     distiller.compile(
@@ -119,7 +119,7 @@ def main():
     parser.add_argument("--teacher-steps", type=int, default=2000, help="teacher0's steps (semi)")
     parser.add_argument("--noisy-student-steps", type=int, default=3000, help="teacher1's steps (semi; 0: none)")
     parser.add_argument("--learning-rate", type=float, default=3e-3)
-    parser.add_argument("--labeled-share", type=float, default=0.25)
+    parser.add_argument("--labeled-share", type=float, default=0.25, help="0: batches as they come")
     parser.add_argument("--hard-weight", type=float, default=1.0)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--views", type=int, default=4)

@@ -180,8 +180,8 @@ except tfdistill.NonFiniteDataError as error:
 
 @pytest.mark.slow
 def test_under_mirrored_strategy_the_error_is_the_same():
-    # Its own process: a step stopped inside a collective all-reduce aborts the
-    # process's collectives ("Restart your program to reset"), which later tests would inherit.
+    # Its own process: the strategy needs two logical devices on a fresh context, and the replicas
+    # must agree to skip the update through the guard's all-reduce, or they would deadlock.
     script = MIRRORED.format(tests=TESTS_DIR)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert "RESULT 2 inputs True" in result.stdout, result.stderr[-3000:]

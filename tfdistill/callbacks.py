@@ -22,7 +22,7 @@ def _write_atomically(path, text):
     os.replace(temporary, path)
 
 
-class BackupAndRestore(keras.callbacks.BackupAndRestore):
+class BackupAndRestore(keras.callbacks.Callback):
     """Keras's `BackupAndRestore`, with checkpoints that a crash cannot corrupt.
 
     Each backup is a new weights file (the student's and the optimizer's
@@ -62,7 +62,20 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     """
 
     def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
-        super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=delete_checkpoint)
+        super().__init__()
+        if not backup_dir:
+            raise ValueError(f"Invalid value for argument `backup_dir`. Expected a folder. Received: {backup_dir!r}")
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
+            raise ValueError(
+                "Invalid value for argument `save_freq`. Expected 'epoch' or a number of steps >= 1. "
+                f"Received: save_freq={save_freq!r}"
+            )
+        self.backup_dir = backup_dir
+        self.save_freq = save_freq
+        self.delete_checkpoint = delete_checkpoint
+        self._epoch = 0
+        self._last_batch = -1
+        self._steps_since_save = 0
 
     def _pointer_path(self):
         return os.path.join(self.backup_dir, _POINTER)
@@ -77,7 +90,8 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             return resolver.task_type == "chief"
         return resolver.task_type == "worker" and resolver.task_id == 0
 
-    def _save_model(self):
+    def _save(self, epoch, batch):
+        """Writes a backup from which `fit` resumes at `epoch`; `batch` is the last batch index seen in it."""
         if not self._is_chief():
             return  # The chief's backup is everyone's: all workers restore from it.
         os.makedirs(self.backup_dir, exist_ok=True)
@@ -87,12 +101,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         temporary = os.path.join(self.backup_dir, f"tmp-{os.getpid()}-{name}")
         self.model.save_weights(temporary, overwrite=True)
         os.replace(temporary, os.path.join(self.backup_dir, name))
-        pointer = {
-            "index": index,
-            "weights": name,
-            "epoch": self._current_epoch,
-            "batch": self._last_batch_seen,
-        }
+        pointer = {"index": index, "weights": name, "epoch": epoch, "batch": batch}
         _write_atomically(self._pointer_path(), json.dumps(pointer))
         if previous and previous["weights"] != name:
             old = os.path.join(self.backup_dir, previous["weights"])
@@ -110,7 +119,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         with open(self._pointer_path()) as f:
             return json.load(f)
 
-    def _load_model(self):
+    def on_train_begin(self, logs=None):
         if not self.model.built:
             raise ValueError(
                 "Invalid model for `BackupAndRestore`: the model must be built "
@@ -124,11 +133,23 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(os.path.join(self.backup_dir, pointer["weights"]))
         compat.set_initial_epoch(self.model, pointer["epoch"])
-        # A mid-epoch backup of the resumed run records the resumed epoch, not 0.
-        self._current_epoch = pointer["epoch"]
 
-    def on_train_begin(self, logs=None):
-        self._load_model()
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch, self._last_batch = epoch, -1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        # With `steps_per_execution`, Keras reports every N-th batch: count the steps between.
+        self._steps_since_save += batch - self._last_batch
+        self._last_batch = batch
+        if self._steps_since_save >= self.save_freq:
+            self._steps_since_save = 0
+            self._save(self._epoch, batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch + 1, 0)
 
     def on_train_end(self, logs=None):
         # Only the chief deletes: another worker removing the folder could race

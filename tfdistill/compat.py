@@ -13,9 +13,12 @@ Each entry names what it reaches into and why no public route exists:
 | `with_keras_mask` | `keras.src.backend.set_keras_mask` | marks the unlabeled examples (positions) of the student's logits as masked, so every compiled metric, weighted or not, counts labeled ones only; Keras's metrics read masks and have no other way in. |
 | `loss_tracker` | `keras.Model._loss_tracker` | the `Mean` that logs `loss`: Keras creates it in `compile` and lists it first in `model.metrics`; a second tracker named `loss` would clash with it. |
 | `strategy_supports_no_merge_call` | `tf.__internal__.distribute.strategy_supports_no_merge_call` | whether the guard may branch around `apply_gradients` in a replica context; Keras's `LossScaleOptimizer` asks the same. |
+| `tfdistill.callbacks.advance_to_resumed_epoch` | (Keras's epoch iterator, `keras/src/trainers/epoch_iterator.py`) | how many dataset iterators an epoch of `fit` creates (one read, plus one dropped unread when the length is known); resuming re-creates as many, so a reshuffling pipeline resumes in its uninterrupted order. Keras documents no such guarantee. |
 | `logs_for_multi_worker` | (Keras's log reduction) | the same issue: Keras reduces each log with `strategy.reduce("MEAN", v, axis=0)`, which fails on scalars. |
 
-When a Keras or TensorFlow upgrade breaks one of these, only this module changes.
+When a Keras or TensorFlow upgrade breaks one of these, only this module (and
+`advance_to_resumed_epoch`) changes; `tests/test_compat.py` probes every row
+against the installed versions and fails when one of them changed.
 """
 
 import keras

@@ -41,26 +41,16 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
         loss = hard_weight · hard_loss(y, student) +
                soft_weight · soft_loss(teacher, student) + student regularizers
 
-    (the convex form `(1 − α) · L_hard + α · L_soft` and the additive form
-    `L_hard + λ · L_soft` are special cases). `fit` logs `loss`, the
-    unweighted `hard_loss` and `soft_loss`, `teacher_agreement` (the share
-    of examples where the student's top class is the teacher's) and compiled
-    metrics.
+    `fit` logs `loss`, the unweighted `hard_loss` and `soft_loss`,
+    `teacher_agreement` (the share of examples where the student's top class
+    is the teacher's) and compiled metrics.
 
-    Labels are optional: `fit(x)` (or a dataset of `x` alone) trains on the
-    teacher alone, with `hard_weight=0`; in a partly labeled batch, examples
-    labeled `tfdistill.labels.UNLABELED` (-1) count in the soft loss and
-    the teacher agreement, and the hard loss and label metrics are means
-    over the labeled examples only (see `tfdistill.labels`).
-
-    Token-level distillation: models that output logits with positions,
-    `(batch, ..., num_classes)` (a tagger, a frame classifier, a language
-    model), train per position, with labels of shape `(batch, ...)` and
-    sample weights of shape `(batch,)` or `(batch, ...)` (padding weighted 0)
-    or the student's Keras mask (`Embedding(mask_zero=True)`). Each loss is
-    then the mean over real positions (`compile(token_reduction=...)`, see
-    `tfdistill.tokens`); padded positions never move the student. Metrics
-    are per position with the same weights.
+    Labels are optional: `fit(x)` trains on the teacher alone
+    (`hard_weight=0`); examples labeled `tfdistill.labels.UNLABELED` (-1)
+    count in the soft loss only, and the hard loss and label metrics are
+    means over the labeled ones (`tfdistill.labels`). Logits with positions,
+    `(batch, ..., num_classes)`, train per position, padding weighted 0 or
+    masked (`tfdistill.tokens`).
 
     Args:
         teacher: a built `keras.Model` that outputs logits, shape
@@ -71,10 +61,8 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
             image for the teacher and a 96 px one for the student); `predict`
             then takes either that dict or the student's input alone.
         features: optional list of `tfdistill.FeaturePair`: intermediate
-            layers to match (FitNets hints, attention transfer), added to the
-            loss and logged as `feature_loss`. The student's logits and
-            features come from one forward pass; learned adapters are kept in
-            `distiller.adapters`, not in the student.
+            layers to match (FitNets hints, attention transfer), logged as
+            `feature_loss`; learned adapters stay in `distiller.adapters`.
         name: model name.
 
     Example:
@@ -131,13 +119,13 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
         soft_weight: Weight = 1.0,
         metrics: Optional[list] = None,
         token_reduction: str = "mean_over_tokens",
+        guard: bool = True,
         **kwargs,
     ) -> None:
         """Configures the optimizer, both losses, their weights and metrics.
 
         The defaults train the student on the teacher's probabilities alone
-        (KD at `T=1`, `hard_weight=0`, `soft_weight=1`), which never lost to
-        the student trained alone in the README's suite of tasks.
+        (KD at `T=1`, `hard_weight=0`, `soft_weight=1`; see the docs' results).
 
         Args:
             optimizer: optimizer name or instance.
@@ -157,12 +145,16 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
                 over positions: `"mean_over_tokens"` (`Σ w·l / Σ w`, the mean
                 over real tokens) or `"sum_over_batch_size"` (Keras's `Σ w·l /
                 positions`, padding counted). See `tfdistill.tokens`.
+            guard: skip (and report) any step whose data, teacher outputs,
+                loss or gradients are not finite (`tfdistill.guard`); `False`
+                trains without the checks.
             **kwargs: passed to `keras.Model.compile` (`jit_compile`, ...); a
                 `mixed_float16` student gets a `LossScaleOptimizer` unless
                 `auto_scale_loss=False`.
         """
         self.hard_loss = objective.get_hard_loss(loss)
         self.token_reduction = tokens.check_token_reduction(token_reduction)
+        self.guard = bool(guard)
         if soft_loss is None:
             soft_loss = losses_module.KnowledgeDistillation(temperature=1.0)
         self.soft_loss = losses_module.get(soft_loss)
@@ -179,6 +171,7 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
             "soft_weight": self.soft_weight,
             "metrics": metrics,
             "token_reduction": token_reduction,
+            "guard": self.guard,
             **kwargs,
         }
 
@@ -203,15 +196,8 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
     def _teacher_outputs(self, teacher_x, cached=None):
         """The teacher's `TeacherOutputs` for a batch (the cache's when given), never trained."""
         if cached is not None:
-            return teacher_outputs_module.checked_cache(
-                cached, self.soft_loss, needs_features=bool(self.feature_pairs)
-            )
-        if self.feature_matching:
-            logits, features = self.feature_matching.teacher(teacher_x)
-            features = {name: tf.stop_gradient(f) for name, f in features.items()}
-        else:
-            logits, features = self.teacher(teacher_x, training=False), None
-        return TeacherOutputs(tf.stop_gradient(tf.cast(logits, "float32")), features=features)
+            return teacher_outputs_module.checked_cache(cached, self.soft_loss, bool(self.feature_pairs))
+        return teacher_outputs_module.run_teacher(self.teacher, teacher_x, self.feature_matching)
 
     def _student_outputs(self, student_x, training):
         """`(logits, features)` of the student, from one forward pass."""
@@ -265,7 +251,7 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         student_x, teacher_x, cached = self._split_batch(x)
         teacher = self._teacher_outputs(teacher_x, cached)
-        saved = guard.snapshot(self.student)
+        saved = guard.snapshot(self.student) if self.guard else None
         with tf.GradientTape() as tape:
             student_logits, student_features = self._student_outputs(student_x, training=True)
             with tf.control_dependencies(preflight.assert_valid_labels(y, student_logits.shape[-1])):
@@ -273,11 +259,10 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
             scaled_total = self.optimizer.scale_loss(total)
         variables = self.trainable_variables
         gradients = tape.gradient(scaled_total, variables)
-        checks = guard.step_checks(student_x, teacher_x, y, sample_weight, teacher, terms, total, gradients,
-                                   self.optimizer)
-        passed = self._guard.passed(self.optimizer.iterations, checks)
-        guard.apply_if(passed, self.optimizer, gradients, variables)
-        guard.restore_unless(passed, self.student, saved)
+        checks = self.guard and guard.step_checks(
+            student_x, teacher_x, y, sample_weight, teacher, terms, total, gradients, self.optimizer
+        )
+        self._guard.update(self.optimizer, gradients, variables, checks, self.student, saved)
         self._update_trackers(student_x, total, terms, teacher, student_logits, weights)
         return self._metric_logs(student_x, y, student_logits, weights)
 
@@ -293,20 +278,11 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
 
     def _metric_logs(self, student_x, y, student_logits, weights):
         """Compiled metrics on the labeled examples (positions) only; without labels, none."""
-        labeled = weights.labeled > 0
-        mask = compat.keras_mask(student_logits)
-        if mask is not None:
-            labeled = tf.logical_and(labeled, tf.cast(mask, tf.bool))
-        logits = compat.with_keras_mask(tf.identity(student_logits), labeled)
-        y_true = weights.labels if y is not None else tf.zeros(tf.shape(labeled), tf.int32)
-        sample_weight = weights.labeled if weights.position is None else weights.position * weights.labeled
+        y_true, logits, sample_weight = labels.metric_inputs(weights, student_logits)
         logs = compat.logs_for_multi_worker(self.compute_metrics(student_x, y_true, logits, sample_weight))
         if y is None:  # no labels: the label metrics and the hard loss say nothing
-            logs = {name: value for name, value in logs.items() if name in self._unlabeled_log_names()}
+            logs = {name: value for name, value in logs.items() if name in labels.UNLABELED_LOGS}
         return logs
-
-    def _unlabeled_log_names(self):
-        return {"loss", "soft_loss", "feature_loss", "teacher_agreement"}
 
     # --------------------------------------------------------------------- fit
     def fit(self, x=None, y=None, batch_size=None, epochs=1, **kwargs):

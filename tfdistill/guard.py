@@ -126,6 +126,24 @@ class GuardState:
         self.failed_step.assign(tf.where(first_failure, tf.cast(step, tf.int64), self.failed_step))
         return passed
 
+    def update(self, optimizer, gradients, variables, checks, model, saved):
+        """In the graph: applies the gradients unless a check fails; then puts back `model`'s non-trainable variables.
+
+        Args:
+            optimizer: the optimizer.
+            gradients: the step's gradients, one per variable.
+            variables: the trainable variables.
+            checks: from `step_checks`, or a false value to apply without checks.
+            model: the student, whose non-trainable variables `saved` holds.
+            saved: from `snapshot`, taken before the forward pass.
+        """
+        if not checks:
+            optimizer.apply_gradients(zip(gradients, variables))
+            return
+        passed = self.passed(optimizer.iterations, checks)
+        apply_if(passed, optimizer, gradients, variables)
+        restore_unless(passed, model, saved)
+
     def reset(self):
         self.failed_step.assign(-1)
 

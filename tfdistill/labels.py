@@ -27,7 +27,7 @@ from typing import Any, Optional
 import numpy as np
 import tensorflow as tf
 
-from tfdistill import tokens
+from tfdistill import compat, tokens
 from tfdistill.objective import is_zero
 from tfdistill.validation import UNLABELED
 
@@ -100,6 +100,27 @@ def batch_weights(y, student_logits, sample_weight=None, mask=None, token_reduct
         count = tf.cast(tf.size(labeled), tf.float32)
         hard = weighted * tf.math.divide_no_nan(count, tf.reduce_sum(labeled))
     return BatchWeights(labels=labels, labeled=labeled, soft=soft, hard=hard, example=example, position=position)
+
+
+# What a step without labels logs: the label metrics and the hard loss say nothing there.
+UNLABELED_LOGS = ("loss", "soft_loss", "feature_loss", "teacher_agreement")
+
+
+def metric_inputs(weights, student_logits):
+    """`(y_true, logits, sample_weight)` for compiled metrics: the labeled examples (positions) only.
+
+    Unlabeled ones are masked (a Keras mask on a copy of the logits, which
+    every Keras metric reads) and weighted 0 (for `weighted_metrics`); a batch
+    without labels gives class 0 everywhere, all masked.
+    """
+    labeled = weights.labeled > 0
+    mask = compat.keras_mask(student_logits)
+    if mask is not None:
+        labeled = tf.logical_and(labeled, tf.cast(mask, tf.bool))
+    logits = compat.with_keras_mask(tf.identity(student_logits), labeled)
+    y_true = weights.labels if weights.labels is not None else tf.zeros(tf.shape(labeled), tf.int32)
+    sample_weight = weights.labeled if weights.position is None else weights.position * weights.labeled
+    return y_true, logits, sample_weight
 
 
 def check_no_labels_needed(hard_weight, where="the data"):

@@ -131,6 +131,22 @@ def student_input(x, separate_inputs=False):
     return x
 
 
+def run_teacher(teacher, teacher_x, feature_matching=None):
+    """The teacher's `TeacherOutputs` for a batch, in inference mode and out of the gradient.
+
+    Args:
+        teacher: the teacher `keras.Model`.
+        teacher_x: its input.
+        feature_matching: the Distiller's `FeatureMatching`, when it matches features.
+    """
+    if feature_matching:
+        logits, features = feature_matching.teacher(teacher_x)
+        features = {name: tf.stop_gradient(f) for name, f in features.items()}
+    else:
+        logits, features = teacher(teacher_x, training=False), None
+    return TeacherOutputs(tf.stop_gradient(tf.cast(logits, "float32")), features=features)
+
+
 def checked_cache(cached, soft_loss, needs_features=False):
     """A batch's cached `TeacherOutputs`, checked against the loss that reads them.
 

@@ -63,7 +63,7 @@ DEFAULTS = {
     },
 }
 
-# What each key is, for `tfdistill distill --help` and the README.
+# What each key is, for `tfdistill distill --help` and the docs' config reference.
 HELP = {
     "data.dataset": "the built-in dataset when no other form is given: fashion_mnist",
     "data.arrays": "an .npz with x_train, y_train, x_test, y_test (and optional class_names)",

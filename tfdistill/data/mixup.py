@@ -34,7 +34,7 @@ def mix_batch(images, labels, seed, alpha=1.0, num_classes=None, labels_mode="do
     seeds = tf.random.experimental.stateless_split(seed, 3)
     # Beta(a, a) = G1 / (G1 + G2) with G ~ Gamma(a). The log-space branch below
     # would serve every a; a >= 1 keeps the direct draw so seeded runs (and the
-    # README's function-matching figures, at a = 1) reproduce.
+    # function-matching figures of the docs' results, at a = 1) reproduce.
     if alpha >= 1:
         gammas = tf.random.stateless_gamma([2, batch], seeds[0], alpha=alpha)
         lam = gammas[0] / (gammas[0] + gammas[1])
