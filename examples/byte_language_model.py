@@ -3,21 +3,21 @@
     python examples/byte_language_model.py [--output runs/byte_language_model] [--sequences 20000]
 
 The text is Debian's English manual pages (`apt-get install manpages`), cut
-into sequences of 64 bytes (`tfdistill.data.text.language_model_data`); the
+into sequences of 64 bytes (`tasks.text_corpus.language_model_data`); the
 test sequences come from other pages. Every position predicts the next byte,
 and the student is distilled at every position (token-level distillation),
 padding weighted out. The teacher is cached once as its 8 largest logits and
 a remainder per position, on disk, and read memory-mapped
 (`write_teacher_logits(top_k=8)`). The exported `student_int8.tflite` takes
-int32 byte tokens (`tfdistill.data.text.byte_tokens`).
+int32 byte tokens (`tasks.text_corpus.byte_tokens`).
 """
 
 import argparse
 import time
 
-from tfdistill.app.comparison import Recipe, compare_alone_and_distilled
-from tfdistill.app.text_models import byte_tcn_language_model, byte_transformer_language_model
-from tfdistill.data.text import language_model_data
+from tasks.comparison import Recipe, compare_alone_and_distilled
+from tasks.text_corpus import language_model_data
+from tasks.text_models import byte_tcn_language_model, byte_transformer_language_model
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--output", default="runs/byte_language_model", help="folder of the teacher, students and export")

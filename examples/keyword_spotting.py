@@ -5,9 +5,9 @@
 The corpus is made here: ten keywords spoken by espeak-ng's voices (synthetic
 speech, not recordings of people), mixed with sox noise (by default at -5 to
 20 dB SNR, a noisy room; `--snr-db 5 30` is easier), with held-out voices
-for the test split (`tfdistill.data.speech`; needs `apt-get install espeak-ng
+for the test split (`tasks.speech_corpus`; needs `apt-get install espeak-ng
 sox`). The models take log-mel features, 49 frames x 40 bins per second,
-computed by `tfdistill.data.speech.log_mel_features`; the exported
+computed by `tasks.speech_corpus.log_mel_features`; the exported
 `student_int8.tflite` takes the same features (on a device, compute them with
 the same STFT settings: 30 ms frames, 20 ms step, 512-point FFT, 40 mel bins
 from 20 to 7600 Hz, log(power + 1e-6)).
@@ -16,9 +16,9 @@ from 20 to 7600 Hz, log(power + 1e-6)).
 import argparse
 import time
 
-from tfdistill.app.comparison import Recipe, compare_alone_and_distilled
-from tfdistill.app.speech_models import ds_cnn, keyword_cnn
-from tfdistill.data.speech import log_mel_features, synthesize_keywords
+from tasks.comparison import Recipe, compare_alone_and_distilled
+from tasks.speech_corpus import log_mel_features, synthesize_keywords
+from tasks.speech_models import ds_cnn, keyword_cnn
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--output", default="runs/keyword_spotting", help="folder of the teacher, students and export")

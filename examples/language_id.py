@@ -4,18 +4,18 @@
 
 The text is Debian's manual pages in German, English, Spanish, French and
 Italian (`apt-get install manpages manpages-de manpages-es manpages-fr
-manpages-it`), cut into snippets of 48 bytes (`tfdistill.data.text`); the
+manpages-it`), cut into snippets of 48 bytes (`tasks.text_corpus`); the
 test snippets come from pages that no training snippet comes from. The models
 take the snippet's UTF-8 bytes + 1 as int32 tokens (0 pads), which is also
-the exported `student_int8.tflite`'s input: `tfdistill.data.text.byte_tokens`.
+the exported `student_int8.tflite`'s input: `tasks.text_corpus.byte_tokens`.
 """
 
 import argparse
 import time
 
-from tfdistill.app.comparison import Recipe, compare_alone_and_distilled
-from tfdistill.app.text_models import byte_cnn_classifier, byte_transformer_classifier
-from tfdistill.data.text import language_id_data
+from tasks.comparison import Recipe, compare_alone_and_distilled
+from tasks.text_corpus import language_id_data
+from tasks.text_models import byte_cnn_classifier, byte_transformer_classifier
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--output", default="runs/language_id", help="folder of the teacher, students and export")

@@ -4,8 +4,9 @@ The class keeps the training concerns: compile, the loss and the steps. What
 the teacher gives the student is parsed in `tfdistill.teacher_outputs`, the
 loss's pieces are in `tfdistill.objective`, missing labels in
 `tfdistill.labels`, pre-flight checks in `tfdistill.preflight`, the NaN/Inf
-guard in `tfdistill.guard`, resuming in `tfdistill.callbacks` and
-private-API workarounds in `tfdistill.compat`.
+guard in `tfdistill.guard`, what a step logs in `tfdistill.step_logs`,
+resuming in `tfdistill.callbacks` and private-API workarounds in
+`tfdistill.compat`.
 
 The Distiller writes its own `train_step` rather than overriding
 `compute_loss` (as `keras.distillation.Distiller` does): the guard must see
@@ -18,7 +19,7 @@ from typing import Optional, Sequence, Union
 import keras
 import tensorflow as tf
 
-from tfdistill import compat, fidelity, guard, labels, objective, preflight, tokens, validation
+from tfdistill import compat, guard, labels, objective, preflight, step_logs, tokens, validation
 from tfdistill import feature_pairs as feature_pairs_module
 from tfdistill import losses as losses_module
 from tfdistill import teacher_outputs as teacher_outputs_module
@@ -233,19 +234,6 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
             regularization=self.student.losses,
         ), weights)
 
-    def _update_trackers(self, student_x, total, terms, teacher, student_logits, weights):
-        batch_size = tf.cast(tf.shape(keras.tree.flatten(student_x)[0])[0], tf.float32)
-        per_example = tf.cast(tf.size(weights.labeled), tf.float32) / batch_size
-        trackers = [(compat.loss_tracker(self), total, batch_size)] + [
-            (getattr(self, f"{name}_tracker"), value,
-             tf.reduce_sum(weights.labeled) / per_example if name == "hard_loss" else batch_size)
-            for name, value in terms.items()
-        ]
-        for tracker, value, count in trackers:
-            tracker.update_state(objective.unscale_for_replicas(value), sample_weight=count)
-        agreement, agreement_weight = fidelity.agreement(teacher, student_logits, weights.position)
-        self.agreement_tracker.update_state(agreement, sample_weight=agreement_weight)
-
     # ------------------------------------------------------------------- steps
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -263,8 +251,8 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
             student_x, teacher_x, y, sample_weight, teacher, terms, total, gradients, self.optimizer
         )
         self._guard.update(self.optimizer, gradients, variables, checks, self.student, saved)
-        self._update_trackers(student_x, total, terms, teacher, student_logits, weights)
-        return self._metric_logs(student_x, y, student_logits, weights)
+        step_logs.update_trackers(self, student_x, total, terms, teacher, student_logits, weights)
+        return step_logs.metric_logs(self, student_x, y, student_logits, weights)
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -273,16 +261,8 @@ class Distiller(compat.MultiWorkerBuild, keras.Model):
         student_logits, student_features = self._student_outputs(student_x, training=False)
         with tf.control_dependencies(preflight.assert_valid_labels(y, student_logits.shape[-1])):
             total, terms, weights = self._loss_terms(y, teacher, student_logits, sample_weight, student_features)
-        self._update_trackers(student_x, total, terms, teacher, student_logits, weights)
-        return self._metric_logs(student_x, y, student_logits, weights)
-
-    def _metric_logs(self, student_x, y, student_logits, weights):
-        """Compiled metrics on the labeled examples (positions) only; without labels, none."""
-        y_true, logits, sample_weight = labels.metric_inputs(weights, student_logits)
-        logs = compat.logs_for_multi_worker(self.compute_metrics(student_x, y_true, logits, sample_weight))
-        if y is None:  # no labels: the label metrics and the hard loss say nothing
-            logs = {name: value for name, value in logs.items() if name in labels.UNLABELED_LOGS}
-        return logs
+        step_logs.update_trackers(self, student_x, total, terms, teacher, student_logits, weights)
+        return step_logs.metric_logs(self, student_x, y, student_logits, weights)
 
     # --------------------------------------------------------------------- fit
     def fit(self, x=None, y=None, batch_size=None, epochs=1, **kwargs):

@@ -102,10 +102,6 @@ def batch_weights(y, student_logits, sample_weight=None, mask=None, token_reduct
     return BatchWeights(labels=labels, labeled=labeled, soft=soft, hard=hard, example=example, position=position)
 
 
-# What a step without labels logs: the label metrics and the hard loss say nothing there.
-UNLABELED_LOGS = ("loss", "soft_loss", "feature_loss", "teacher_agreement")
-
-
 def metric_inputs(weights, student_logits):
     """`(y_true, logits, sample_weight)` for compiled metrics: the labeled examples (positions) only.
 

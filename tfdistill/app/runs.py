@@ -25,7 +25,8 @@ import tensorflow as tf
 
 from tfdistill import model_files, offline
 from tfdistill.app import config as config_module
-from tfdistill.app import data_sources, model_sources, reports
+from tfdistill.app import data_sources, model_sources
+from tfdistill.app.run_report import write_run_report
 from tfdistill.app.training import fidelity_on_train_and_test, keras_file_size, train_student
 from tfdistill.callbacks import BackupAndRestore
 from tfdistill.errors import ExportVerificationError
@@ -282,7 +283,7 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
         students["distilled"], data.batches(data.train), data.train.y, teacher_train_logits,
         test_logits["teacher"], test_logits["student distilled"], y_test_all,
     )
-    _write_report(run_dir, config, data, rows, tflite_reports, histories, teacher, predictions, fidelity, refused)
+    write_run_report(run_dir, config, data, rows, tflite_reports, histories, teacher, predictions, fidelity, refused)
     results = {
         "rows": rows,
         "fidelity": {split: dataclasses.asdict(report) for split, report in fidelity.items()},
@@ -306,44 +307,6 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
     print(f"Run written to {run_dir} in {results['seconds']:.0f} s (peak memory {results['peak_rss_bytes'] / 2**20:,.0f} MiB); "
           f"report: {os.path.join(run_dir, 'report.md')}")
     return results
-
-
-def _write_report(run_dir, config, data, rows, tflite_reports, histories, teacher, predictions, fidelity, refused=()):
-    plots_dir = os.path.join(run_dir, "plots")
-    os.makedirs(plots_dir, exist_ok=True)
-    plots = {}
-    if len(data.validation):
-        val_logits = teacher.predict(data.batches(data.validation), verbose=0)
-        teacher_val = float(np.mean(val_logits.argmax(-1) == data.validation.y))
-        reports.plot_learning_curves(histories, os.path.join(plots_dir, "learning_curves.png"), teacher_val)
-        plots["Learning curves (validation split)"] = "plots/learning_curves.png"
-    reports.plot_tradeoff(rows, os.path.join(plots_dir, "accuracy_vs_size.png"), "bytes", "file size (bytes, log)",
-                          "Test accuracy against file size")
-    plots["Accuracy against size"] = "plots/accuracy_vs_size.png"
-    reports.plot_tradeoff(rows, os.path.join(plots_dir, "accuracy_vs_latency.png"), "latency_ms",
-                          "median latency per image, batch 1 (ms, log)", "Test accuracy against latency")
-    plots["Accuracy against latency"] = "plots/accuracy_vs_latency.png"
-    classes = len(data.class_names)
-    matrix = reports.confusion_matrix(data.test.y, predictions["student distilled"], classes)
-    reports.plot_confusion_matrix(matrix, data.class_names, os.path.join(plots_dir, "confusion_matrix.png"),
-                                  f"Distilled student, {data.description} test set")
-    plots["Confusion matrix of the distilled student"] = "plots/confusion_matrix.png"
-    by_name = {row["name"]: row for row in rows}
-    notes = []
-    if "student scratch" in by_name:
-        notes.append(describe_gain(by_name["student scratch"]["accuracy"], by_name["student distilled"]["accuracy"],
-                                   classes)
-                     + " Same initial weights, data order, views and epochs; one seed, so differences of a few "
-                     "tenths of a point are within seed-to-seed noise.")
-    notes.append(f"Fidelity of the distilled student to the teacher: on its training images {fidelity['train']}; "
-                 f"on the test images {fidelity['test']}. Low agreement on the training images means the student "
-                 "does not fit the teacher's function (capacity or optimisation); high there but low on the test "
-                 "images means it needs more transfer data (views, augmentation).")
-    for export in refused:
-        notes.append(f"Not exported: {export['reason']} Lower `export.min_agreement` to accept it, or train longer.")
-    notes.append("Latency: Keras models as one compiled forward pass (tf.function); TFLite models in the "
-                 "interpreter, 1 thread.")
-    reports.write_report(os.path.join(run_dir, "report.md"), "tfdistill run", config, rows, tflite_reports, plots, notes)
 
 
 def run_tuning(config, run_dir, families=None, seeds=(0, 1, 2), overwrite=False, verbose=1):

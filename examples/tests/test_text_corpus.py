@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from tfdistill.data.text import (
+from tasks.text_corpus import (
     BYTE_VOCABULARY,
     _own_text,
     byte_tokens,

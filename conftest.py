@@ -1,10 +1,11 @@
-"""Test set-up: two logical CPU devices (for MirroredStrategy) and a seed per test."""
+"""Test set-up of `tests/`, `examples/tests/` and the doctests: two logical CPU devices (for
+MirroredStrategy) and a seed per test."""
 
 import os
 import sys
 
-# Test modules in sub-folders import `helpers` from here.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# Test modules in sub-folders import `helpers` from tests/.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402

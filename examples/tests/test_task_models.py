@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from tfdistill.app import speech_models, text_models
+from tasks import speech_models, text_models
 
 
 def test_the_language_id_student_is_over_20_times_smaller_than_its_teacher():

@@ -1,6 +1,6 @@
 """Keyword-spotting models on log-mel features: a CNN teacher and a DS-CNN student.
 
-Both take `(frames, mel_bins, 1)` log-mel features (`tfdistill.data.speech.log_mel_features`:
+Both take `(frames, mel_bins, 1)` log-mel features (`speech_corpus.log_mel_features`:
 49 frames of 40 bins for one second) and output logits. Each starts with a
 `Normalization` layer adapted to the training features, so the exported model
 takes the log-mel features as they are computed.

@@ -1,6 +1,6 @@
 """Byte-level text models: small transformer teachers and the students distilled from them.
 
-Every model takes int32 byte tokens (`tfdistill.data.text.byte_tokens`: a
+Every model takes int32 byte tokens (`text_corpus.byte_tokens`: a
 byte's value + 1, 0 for padding, 257 tokens) and outputs logits: one row per
 text for language identification, one row per position for the language
 model. The transformers are built from Keras layers (multi-head attention,
@@ -10,8 +10,7 @@ the positions, so the models hold no custom layer and load anywhere.
 
 import keras
 
-from tfdistill.data.text import BYTE_VOCABULARY  # 257: 256 byte values and padding
-
+from .text_corpus import BYTE_VOCABULARY  # 257: 256 byte values and padding
 
 
 def _transformer_block(x, dim, heads, ff_dim, dropout, causal, name):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfdistill.data import speech
+from tasks import speech_corpus
 
 needs_tools = pytest.mark.skipif(
     not (shutil.which("espeak-ng") and shutil.which("sox")), reason="needs `apt-get install espeak-ng sox`"
@@ -17,7 +17,7 @@ TINY = {"words": ("yes", "no"), "clips_per_word": 4, "seed": 0}
 
 @pytest.fixture(scope="module")
 def tiny():
-    return speech.synthesize_keywords(**TINY)
+    return speech_corpus.synthesize_keywords(**TINY)
 
 
 @needs_tools
@@ -30,18 +30,18 @@ def test_tiny_corpus_has_the_promised_shapes_labels_and_voices(tiny):
     for x in (tiny.x_train, tiny.x_test):
         peaks = np.abs(x).max(axis=1)
         assert np.all(peaks <= 1) and np.all(peaks > 0.05)  # In range, none silent.
-    train_voices, test_voices = speech.split_voices(0.2, seed=0)
+    train_voices, test_voices = speech_corpus.split_voices(0.2, seed=0)
     assert len(test_voices) == 32 and not set(train_voices) & set(test_voices)
     assert set(tiny.voices_train) <= set(train_voices) and set(tiny.voices_test) <= set(test_voices)
 
 
 @needs_tools
 def test_same_seed_same_arrays_and_noise_at_the_drawn_snr(tiny):
-    again = speech.synthesize_keywords(**TINY)
+    again = speech_corpus.synthesize_keywords(**TINY)
     for name in ("x_train", "y_train", "x_test", "y_test", "voices_train", "voices_test"):
         np.testing.assert_array_equal(getattr(again, name), getattr(tiny, name))
-    assert not np.array_equal(speech.synthesize_keywords(**{**TINY, "seed": 1}).x_train, tiny.x_train)
-    clean = speech.synthesize_keywords(**TINY, noise=False)
+    assert not np.array_equal(speech_corpus.synthesize_keywords(**{**TINY, "seed": 1}).x_train, tiny.x_train)
+    clean = speech_corpus.synthesize_keywords(**TINY, noise=False)
     for noisy, word in zip(tiny.x_train, clean.x_train):
         assert np.mean(word == 0) > 0.2  # Silence around the word, exactly zero without noise.
         if np.abs(noisy).max() < 1:  # Not rescaled: the difference is the noise alone.
@@ -53,8 +53,8 @@ def test_same_seed_same_arrays_and_noise_at_the_drawn_snr(tiny):
 
 @needs_tools
 def test_a_lower_snr_range_mixes_in_louder_noise(tiny):
-    loud = speech.synthesize_keywords(**TINY, snr_db=(-5.0, -5.0))
-    clean = speech.synthesize_keywords(**TINY, noise=False)
+    loud = speech_corpus.synthesize_keywords(**TINY, snr_db=(-5.0, -5.0))
+    clean = speech_corpus.synthesize_keywords(**TINY, noise=False)
     for noisy, word in zip(loud.x_train, clean.x_train):
         stretch = np.flatnonzero(word)
         segment = slice(stretch[0], stretch[-1] + 1)
@@ -67,13 +67,13 @@ def test_a_lower_snr_range_mixes_in_louder_noise(tiny):
 
 @needs_tools
 def test_cache_is_reused_and_never_overwrites(tmp_path, tiny, monkeypatch):
-    first = speech.synthesize_keywords(**TINY, cache_dir=str(tmp_path / "a"))
+    first = speech_corpus.synthesize_keywords(**TINY, cache_dir=str(tmp_path / "a"))
     (name,) = os.listdir(tmp_path / "a")  # One file, no temporaries left.
-    speech.synthesize_keywords(**{**TINY, "seed": 5}, cache_dir=str(tmp_path / "b"))
+    speech_corpus.synthesize_keywords(**{**TINY, "seed": 5}, cache_dir=str(tmp_path / "b"))
     (other_name,) = os.listdir(tmp_path / "b")
-    monkeypatch.setattr(speech, "_speak", lambda *args: pytest.fail("synthesized instead of reading the cache"))
+    monkeypatch.setattr(speech_corpus, "_speak", lambda *args: pytest.fail("synthesized instead of reading the cache"))
     monkeypatch.setenv("PATH", str(tmp_path / "nothing"))  # Reading needs no tools.
-    second = speech.synthesize_keywords(**TINY, cache_dir=str(tmp_path / "a"))
+    second = speech_corpus.synthesize_keywords(**TINY, cache_dir=str(tmp_path / "a"))
     for field in ("x_train", "y_train", "x_test", "y_test", "voices_train", "voices_test"):
         np.testing.assert_array_equal(getattr(second, field), getattr(first, field))
         np.testing.assert_array_equal(getattr(second, field), getattr(tiny, field))
@@ -86,7 +86,7 @@ def test_cache_is_reused_and_never_overwrites(tmp_path, tiny, monkeypatch):
     ):
         (tmp_path / "c" / other_name).write_bytes(content)
         with pytest.raises(ValueError, match=message):
-            speech.synthesize_keywords(**{**TINY, "seed": 5}, cache_dir=str(tmp_path / "c"))
+            speech_corpus.synthesize_keywords(**{**TINY, "seed": 5}, cache_dir=str(tmp_path / "c"))
         assert (tmp_path / "c" / other_name).read_bytes() == content
         assert os.listdir(tmp_path / "c") == [other_name]
 
@@ -94,7 +94,7 @@ def test_cache_is_reused_and_never_overwrites(tmp_path, tiny, monkeypatch):
 def test_missing_tools_are_named_with_the_debian_packages(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(FileNotFoundError, match=r"\['espeak-ng', 'sox'\].*apt-get install espeak-ng sox"):
-        speech.synthesize_keywords(**TINY)
+        speech_corpus.synthesize_keywords(**TINY)
 
 
 @pytest.mark.parametrize(
@@ -111,25 +111,25 @@ def test_missing_tools_are_named_with_the_debian_packages(tmp_path, monkeypatch)
 )
 def test_bad_arguments_are_named(arguments, message):
     with pytest.raises(ValueError, match=message):
-        speech.synthesize_keywords(**arguments)
+        speech_corpus.synthesize_keywords(**arguments)
 
 
 def test_log_mel_shapes_for_arrays_tensors_and_tf_data():
-    assert speech.log_mel_spectrogram(np.zeros(16000)).shape == (49, 40)
+    assert speech_corpus.log_mel_spectrogram(np.zeros(16000)).shape == (49, 40)
     clips = tf.random.normal((3, 16000), seed=1) * 0.1
-    batch = speech.log_mel_spectrogram(clips)
+    batch = speech_corpus.log_mel_spectrogram(clips)
     assert batch.shape == (3, 49, 40) and batch.dtype == tf.float32
-    mapped = tf.data.Dataset.from_tensor_slices(clips).map(speech.log_mel_spectrogram).batch(3)
+    mapped = tf.data.Dataset.from_tensor_slices(clips).map(speech_corpus.log_mel_spectrogram).batch(3)
     np.testing.assert_allclose(next(iter(mapped)).numpy(), batch.numpy(), atol=1e-4)
-    features = speech.log_mel_features(clips.numpy(), batch_size=2)
+    features = speech_corpus.log_mel_features(clips.numpy(), batch_size=2)
     assert features.shape == (3, 49, 40, 1) and features.dtype == np.float32
     np.testing.assert_allclose(features[..., 0], batch.numpy(), atol=1e-4)
-    assert speech.log_mel_features(np.zeros((0, 16000))).shape == (0, 49, 40, 1)
+    assert speech_corpus.log_mel_features(np.zeros((0, 16000))).shape == (0, 49, 40, 1)
 
 
 def test_a_1khz_sine_peaks_in_the_mel_band_centred_nearest_1khz():
     t = np.arange(16000) / 16000
-    spectrogram = speech.log_mel_spectrogram(0.5 * np.sin(2 * np.pi * 1000 * t)).numpy()
+    spectrogram = speech_corpus.log_mel_spectrogram(0.5 * np.sin(2 * np.pi * 1000 * t)).numpy()
     mel = lambda f: 2595 * np.log10(1 + f / 700)  # noqa: E731  HTK
     edges = np.linspace(mel(20.0), mel(7600.0), 40 + 2)
     centres = 700 * (10 ** (edges[1:-1] / 2595) - 1)  # Band k peaks at edge k + 1.
@@ -137,4 +137,4 @@ def test_a_1khz_sine_peaks_in_the_mel_band_centred_nearest_1khz():
 
 
 def test_silence_gives_log_of_the_floor():
-    np.testing.assert_allclose(speech.log_mel_spectrogram(np.zeros((2, 16000))).numpy(), np.log(1e-6), rtol=1e-6)
+    np.testing.assert_allclose(speech_corpus.log_mel_spectrogram(np.zeros((2, 16000))).numpy(), np.log(1e-6), rtol=1e-6)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tfdistill.app import comparison
+from tasks import comparison
 
 
 def test_accuracy_and_cross_entropy_in_bits_count_real_positions_only():
