@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from tfdistill.app import cli
+from tfdistill.errors import CacheIntegrityError, ConfigError, ExportVerificationError
 from helpers import REPO
 
 
@@ -26,6 +27,59 @@ def test_verbose_shows_tensorflow_log_lines():
     assert not re.search(NATIVE_LOG_LINE, quiet.stderr, re.M), quiet.stderr
     assert re.search(NATIVE_LOG_LINE, verbose.stderr, re.M), verbose.stderr
     assert quiet.stdout == verbose.stdout and "test accuracy" in quiet.stdout
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["export", "m.keras", "--output", "m", "--format", "saved_model", "--version", "0"],
+     "argument --version: expected an integer >= 1. Received: '0'"),
+    (["export", "m.keras", "--output", "m.tflite", "--min-agreement", "99"],
+     "argument --min-agreement: expected a number in [0, 1]. Received: '99'"),
+    (["demo", "--epochs", "-3"], "argument --epochs: expected an integer >= 1. Received: '-3'"),
+])
+def test_out_of_range_arguments_are_argument_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("error", [
+    ConfigError("Invalid value for `distill.epochs`: expected an integer >= 1. Received: 0"),
+    ExportVerificationError("The int8 TFLite model agrees with the Keras model on 90.00% of top-1 predictions"),
+    CacheIntegrityError("The cache file 'cache/teacher_logits.npy' does not hold what its record says"),
+    FileExistsError("'student.tflite' already exists; pass `overwrite=True` to replace it."),
+    FileNotFoundError("Invalid value for argument `model`: no file at 'nope.keras'"),
+])
+def test_expected_errors_exit_2_with_one_line(error, monkeypatch, capsys):
+    def command(args):
+        raise error
+
+    monkeypatch.setattr(cli, "_distill", command)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["distill", "--output", "run"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"tfdistill distill: error: {error}\n"
+
+
+@pytest.mark.parametrize("error", [ValueError("a bug"), TypeError("a bug"), KeyError("a bug"), ImportError("a bug")])
+def test_unexpected_errors_are_not_caught(error, monkeypatch, capsys):
+    def command(args):
+        raise error
+
+    monkeypatch.setattr(cli, "_distill", command)
+    with pytest.raises(type(error)):
+        cli.main(["distill", "--output", "run"])
+    assert capsys.readouterr().err == ""
+
+
+def test_a_damaged_model_file_is_an_expected_error(tmp_path, capsys):
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"not a zip archive")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["evaluate", str(model)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tfdistill evaluate: error: Invalid model file {str(model)!r}: it is not a `.keras` file")
+    assert len(err.splitlines()) == 1
 
 
 @pytest.mark.slow
