@@ -29,6 +29,22 @@ def test_verbose_shows_tensorflow_log_lines():
     assert quiet.stdout == verbose.stdout and "test accuracy" in quiet.stdout
 
 
+@pytest.mark.parametrize("argv, verbose", [
+    (["distill", "--output", "run"], False),
+    (["--verbose", "distill", "--output", "run"], True),
+    (["distill", "--verbose", "--output", "run"], True),
+    (["distill", "--output", "run", "--verbose"], True),
+    (["evaluate", "model.keras", "--verbose"], True),
+])
+def test_verbose_is_accepted_before_or_after_the_command(argv, verbose):
+    assert cli.parse_args(argv).verbose is verbose
+
+
+def test_a_benchmarks_own_arguments_stay_its_own():
+    args = cli.parse_args(["benchmark", "offline", "--verbose"])
+    assert args.args == ["--verbose"] and args.verbose is False
+
+
 @pytest.mark.parametrize("argv, message", [
     (["export", "m.keras", "--output", "m", "--format", "saved_model", "--version", "0"],
      "argument --version: expected an integer >= 1. Received: '0'"),
@@ -134,4 +150,4 @@ def test_every_subcommand_has_its_own_help(command, capsys):
         cli.main([command, "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"usage: tfdistill {command}") and len(out) > 300
+    assert out.startswith(f"usage: tfdistill {command}") and len(out) > 300 and "--verbose" in out

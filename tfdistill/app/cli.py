@@ -241,15 +241,19 @@ def _fraction(text):
     return value
 
 
+def _add_verbose(parser, default):
+    parser.add_argument(
+        "--verbose", action="store_true", default=default,
+        help="also show TensorFlow's log lines: C++ INFO, WARNING and ERROR lines (the TFLite "
+             "converter's among them) and retracing warnings",
+    )
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="tfdistill", description="Knowledge distillation for Keras 3 on TensorFlow."
     )
-    parser.add_argument(
-        "--verbose", action="store_true",
-        help="also show TensorFlow's C++ log lines and the TFLite converter's messages "
-             "(the `tfdistill` command hides them by default; see `tfdistill_command`)",
-    )
+    _add_verbose(parser, default=False)
     commands = parser.add_subparsers(dest="command", required=True)
     from tfdistill.app.config import DEFAULTS, HELP
 
@@ -403,7 +407,15 @@ def build_parser():
     benchmark.add_argument("name", choices=BENCHMARKS)
     benchmark.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the benchmark")
     benchmark.set_defaults(func=_benchmark)
+    for command in commands.choices.values():
+        # SUPPRESS: a subcommand without `--verbose` keeps the value given before it.
+        _add_verbose(command, default=argparse.SUPPRESS)
     return parser
+
+
+def parse_args(argv=None):
+    """The parsed arguments; `--help` and argument errors exit here (status 0 and 2)."""
+    return build_parser().parse_args(argv)
 
 
 def run(args):
@@ -416,7 +428,7 @@ def run(args):
 
 
 def main(argv=None):
-    return run(build_parser().parse_args(argv))
+    return run(parse_args(argv))
 
 
 if __name__ == "__main__":
