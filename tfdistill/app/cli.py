@@ -7,6 +7,7 @@ import os
 import runpy
 import sys
 
+from tfdistill.app.config import DEFAULTS, HELP
 from tfdistill.errors import ConfigError, TfdistillError
 
 # Errors that say the input cannot be used: one line on stderr and exit status 2. They are
@@ -14,6 +15,8 @@ from tfdistill.errors import ConfigError, TfdistillError
 # ...) and refusals about the files named (`FileExistsError`, `FileNotFoundError`); argparse answers
 # bad arguments the same way. Any other exception is a bug: Python prints its traceback and exits 1.
 EXPECTED_ERRORS = (TfdistillError, FileExistsError, FileNotFoundError)
+# `tfdistill.tuning.FAMILIES`, written out so that `--help` does not import TensorFlow.
+TUNE_FAMILIES = ("alone", "kd", "ls_kd", "dkd", "dist")
 _VERBOSITY = {"bar": 1, "epoch": 2, "none": 0}
 BENCHMARKS = [
     "keras_distiller", "offline", "loss_zoo", "recipe_search", "distillation_gain", "default_suite",
@@ -250,13 +253,12 @@ def _add_verbose(parser, default):
 
 
 def build_parser():
+    """The `tfdistill` parser; building it and answering `--help` import no TensorFlow."""
     parser = argparse.ArgumentParser(
         prog="tfdistill", description="Knowledge distillation for Keras 3 on TensorFlow."
     )
     _add_verbose(parser, default=False)
     commands = parser.add_subparsers(dest="command", required=True)
-    from tfdistill.app.config import DEFAULTS, HELP
-
     distill_defaults, student_defaults = DEFAULTS["distill"], DEFAULTS["student"]
     demo = commands.add_parser(
         "demo",
@@ -308,8 +310,6 @@ def build_parser():
                         help="verify the TFLite model on at most this many test examples (default: %(default)s)")
     export.set_defaults(func=_export)
 
-    from tfdistill.app.config import DEFAULTS
-
     distill = commands.add_parser(
         "distill",
         help="Run a distillation described by a config file into its own folder, with a report.",
@@ -335,8 +335,6 @@ def build_parser():
                          help="progress bars, a line per epoch, or none (default: %(default)s)")
     distill.set_defaults(func=_distill)
 
-    from tfdistill.tuning import FAMILIES
-
     tune = commands.add_parser(
         "tune",
         help="Search the distillation recipe that pays on a config's data, against the student alone.",
@@ -354,7 +352,7 @@ def build_parser():
     tune.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                       help="override one key, e.g. --set distill.epochs=10 (repeatable; VALUE is JSON)")
     tune.add_argument("--output", required=True, help="the search's folder")
-    tune.add_argument("--families", nargs="+", choices=list(FAMILIES), default=list(FAMILIES),
+    tune.add_argument("--families", nargs="+", choices=TUNE_FAMILIES, default=list(TUNE_FAMILIES),
                       help="loss families to search (default: all; alone is always included)")
     tune.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                       help="seeds of the final best-against-alone comparison (default: 0 1 2)")
