@@ -52,7 +52,7 @@ class CacheIntegrityError(TfdistillError, ValueError):
 
 
 class ConfigError(TfdistillError, ValueError):
-    """A run config (or a run folder) that cannot be run; the message says which key and why."""
+    """A run config, run folder or command-line argument that cannot be used; the message says which and why."""
 
 
 class ExportVerificationError(TfdistillError, ValueError):

@@ -1,31 +1,194 @@
 import os
 import re
+import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+import tfdistill_command
 from tfdistill.app import cli
-from helpers import REPO
+from tfdistill.errors import CacheIntegrityError, ConfigError, ExportVerificationError
+from helpers import REPO, image_teacher, small_images
 
 
 NATIVE_LOG_LINE = r"^[IWE]\d{4} "  # absl's C++ log prefix: I0000, W0000, E0000
+ABSL_NOTICE = "All log messages before absl::InitializeLog() is called are written to STDERR"
 
 
-def _env_without_log_level():
-    return {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+def _command_env():
+    """A `tfdistill` subprocess's environment: this checkout's code, TensorFlow's and Python's defaults."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONFAULTHANDLER")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, env.get("PYTHONPATH")]))
+    return env
 
 
 @pytest.mark.slow
 def test_verbose_shows_tensorflow_log_lines():
     student = os.path.join(REPO, "saved_models", "fashion_mnist_student", "1", "assets.extra", "model.keras")
     command = [sys.executable, "-m", "tfdistill_command", "evaluate", student]
-    quiet = subprocess.run(command, capture_output=True, text=True, check=True, env=_env_without_log_level())
-    verbose = subprocess.run(command[:3] + ["--verbose"] + command[3:], capture_output=True, text=True, check=True,
-                             env=_env_without_log_level())
-    assert not re.search(NATIVE_LOG_LINE, quiet.stderr, re.M), quiet.stderr
-    assert re.search(NATIVE_LOG_LINE, verbose.stderr, re.M), verbose.stderr
+    quiet = subprocess.run(command, capture_output=True, text=True, check=True, env=_command_env())
+    verbose = subprocess.run(command + ["--verbose"], capture_output=True, text=True, check=True, env=_command_env())
+    assert not re.search(NATIVE_LOG_LINE, quiet.stderr, re.M) and ABSL_NOTICE not in quiet.stderr, quiet.stderr
+    assert re.search(NATIVE_LOG_LINE, verbose.stderr, re.M) and ABSL_NOTICE in verbose.stderr, verbose.stderr
     assert quiet.stdout == verbose.stdout and "test accuracy" in quiet.stdout
+
+
+def test_only_what_tensorflow_logs_while_loading_is_dropped(capfd):
+    chatter = [
+        f"WARNING: {ABSL_NOTICE}\n",
+        "I0000 00:00:1796052793.110224    4098 port.cc:153] oneDNN custom operations are on.\n",
+        "W0000 00:00:1796052793.110845    4098 cudart_stub.cc:31] Could not find cuda drivers.\n",
+    ]
+    kept = ["E0000 00:00:1796052865.133286    6408 cuda_platform.cc:52] failed call to cuInit\n",
+            "UserWarning: a Python warning while TensorFlow loads\n"]
+    with pytest.raises(ImportError):
+        with tfdistill_command._without_loading_chatter():
+            for line in chatter + kept:
+                os.write(2, line.encode())
+            raise ImportError("the import failed")
+    os.write(2, b"written after the import\n")
+    assert capfd.readouterr().err == "".join(kept) + "written after the import\n"
+
+
+# Runs `tfdistill_command.main(ARGV)` and prints its exit status and whether TensorFlow or Keras was imported.
+_PARSE_ONLY = """
+import sys, tfdistill_command
+try:
+    tfdistill_command.main(sys.argv[1:])
+except SystemExit as exit:
+    print("exit", exit.code, "tensorflow" in sys.modules, "keras" in sys.modules)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv, status", [
+    (["--help"], 0), (["distill", "--help"], 0), (["tune", "--verbose", "--help"], 0), (["distill"], 2),
+])
+def test_help_and_argument_errors_answer_before_tensorflow_is_imported(argv, status):
+    result = subprocess.run([sys.executable, "-c", _PARSE_ONLY, *argv], capture_output=True, text=True,
+                            env=_command_env())
+    assert result.stdout.splitlines()[-1] == f"exit {status} False False", result.stdout + result.stderr
+    assert ("usage: tfdistill" in result.stdout) == (status == 0)
+
+
+@pytest.mark.parametrize("argv, verbose", [
+    (["distill", "--output", "run"], False),
+    (["--verbose", "distill", "--output", "run"], True),
+    (["distill", "--verbose", "--output", "run"], True),
+    (["distill", "--output", "run", "--verbose"], True),
+    (["evaluate", "model.keras", "--verbose"], True),
+])
+def test_verbose_is_accepted_before_or_after_the_command(argv, verbose):
+    assert cli.parse_args(argv).verbose is verbose
+
+
+def test_tune_offers_the_librarys_loss_families():
+    from tfdistill.tuning import FAMILIES
+
+    assert cli.TUNE_FAMILIES == FAMILIES
+
+
+def test_a_benchmarks_own_arguments_stay_its_own():
+    args = cli.parse_args(["benchmark", "offline", "--verbose"])
+    assert args.args == ["--verbose"] and args.verbose is False
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["export", "m.keras", "--output", "m", "--format", "saved_model", "--version", "0"],
+     "argument --version: expected an integer >= 1. Received: '0'"),
+    (["export", "m.keras", "--output", "m.tflite", "--min-agreement", "99"],
+     "argument --min-agreement: expected a number in [0, 1]. Received: '99'"),
+    (["demo", "--epochs", "-3"], "argument --epochs: expected an integer >= 1. Received: '-3'"),
+])
+def test_out_of_range_arguments_are_argument_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("error", [
+    ConfigError("Invalid value for `distill.epochs`: expected an integer >= 1. Received: 0"),
+    ExportVerificationError("The int8 TFLite model agrees with the Keras model on 90.00% of top-1 predictions"),
+    CacheIntegrityError("The cache file 'cache/teacher_logits.npy' does not hold what its record says"),
+    FileExistsError("'student.tflite' already exists; pass `overwrite=True` to replace it."),
+    FileNotFoundError("Invalid value for argument `model`: no file at 'nope.keras'"),
+])
+def test_expected_errors_exit_2_with_one_line(error, monkeypatch, capsys):
+    def command(args):
+        raise error
+
+    monkeypatch.setattr(cli, "_distill", command)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["distill", "--output", "run"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"tfdistill distill: error: {error}\n"
+
+
+@pytest.mark.parametrize("error", [ValueError("a bug"), TypeError("a bug"), KeyError("a bug"), ImportError("a bug")])
+def test_unexpected_errors_are_not_caught(error, monkeypatch, capsys):
+    def command(args):
+        raise error
+
+    monkeypatch.setattr(cli, "_distill", command)
+    with pytest.raises(type(error)):
+        cli.main(["distill", "--output", "run"])
+    assert capsys.readouterr().err == ""
+
+
+def test_a_damaged_model_file_is_an_expected_error(tmp_path, capsys):
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"not a zip archive")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["evaluate", str(model)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tfdistill evaluate: error: Invalid model file {str(model)!r}: it is not a `.keras` file")
+    assert len(err.splitlines()) == 1
+
+
+# `student.builder`s of a run: each fails in a way the command does not expect.
+_FAILING_BUILDERS = """
+import ctypes
+import subprocess
+import sys
+
+
+def segfault(**kwargs):
+    ctypes.string_at(0)
+
+
+def segfault_in_a_child(**kwargs):
+    subprocess.run([sys.executable, "-c", "import ctypes; ctypes.string_at(0)"], check=True)
+
+
+def internal_bug(**kwargs):
+    return int("student")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("builder, status, shown", [
+    ("segfault", -signal.SIGSEGV,
+     ["Fatal Python error: Segmentation fault", 'failing_builders.py", line 8 in segfault']),
+    ("segfault_in_a_child", 1,
+     ["Fatal Python error: Segmentation fault", "Traceback (most recent call last)", "CalledProcessError"]),
+    ("internal_bug", 1, ["Traceback (most recent call last)", "ValueError: invalid literal for int()"]),
+])
+def test_crashes_and_bugs_show_their_cause(tmp_path, builder, status, shown):
+    (tmp_path / "failing_builders.py").write_text(_FAILING_BUILDERS)
+    (x_train, y_train), (x_test, y_test) = small_images(40), small_images(20, seed=1)
+    np.savez(tmp_path / "images.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    image_teacher().save(tmp_path / "teacher.keras")
+    command = [sys.executable, "-m", "tfdistill_command", "distill", "--output", "run", "--progress", "none",
+               "--set", "data.arrays=images.npz", "--set", "teacher.path=teacher.keras",
+               "--set", f"student.builder=failing_builders:{builder}"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=_command_env())
+    assert result.returncode == status, result.stderr[-3000:]
+    for text in shown:
+        assert text in result.stderr, result.stderr[-3000:]
 
 
 @pytest.mark.slow
@@ -56,7 +219,7 @@ def test_export_tflite_command_verifies_and_refuses_to_overwrite(tmp_path):
     output = tmp_path / "student.tflite"
     command = [sys.executable, "-m", "tfdistill_command", "export", student, "--output", str(output),
                "--quantization", "float32"]
-    result = subprocess.run(command, capture_output=True, text=True, check=True, env=_env_without_log_level())
+    result = subprocess.run(command, capture_output=True, text=True, check=True, env=_command_env())
     assert "top-1 agreement 100.00%" in result.stdout and output.stat().st_size > 0
     # TensorFlow's C++ log lines and the converter's chatter stay off the user's terminal.
     assert not re.search(NATIVE_LOG_LINE, result.stderr, re.M), result.stderr
@@ -80,4 +243,4 @@ def test_every_subcommand_has_its_own_help(command, capsys):
         cli.main([command, "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"usage: tfdistill {command}") and len(out) > 300
+    assert out.startswith(f"usage: tfdistill {command}") and len(out) > 300 and "--verbose" in out

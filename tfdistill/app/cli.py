@@ -1,16 +1,42 @@
 """The `tfdistill` command line: demo, distill, tune, train-teacher, evaluate, export, benchmark."""
 
 import argparse
+import contextlib
 import json
 import os
 import runpy
 import sys
 
+from tfdistill.app.config import DEFAULTS, HELP
+from tfdistill.errors import ConfigError, TfdistillError
+
+# Errors that say the input cannot be used: one line on stderr and exit status 2. They are
+# tfdistill's own (`ConfigError` for arguments, configs and run folders, `ExportVerificationError`,
+# ...) and refusals about the files named (`FileExistsError`, `FileNotFoundError`); argparse answers
+# bad arguments the same way. Any other exception is a bug: Python prints its traceback and exits 1.
+EXPECTED_ERRORS = (TfdistillError, FileExistsError, FileNotFoundError)
+# `tfdistill.tuning.FAMILIES`, written out so that `--help` does not import TensorFlow.
+TUNE_FAMILIES = ("alone", "kd", "ls_kd", "dkd", "dist")
 _VERBOSITY = {"bar": 1, "epoch": 2, "none": 0}
 BENCHMARKS = [
     "keras_distiller", "offline", "loss_zoo", "recipe_search", "distillation_gain", "default_suite",
     "function_matching", "guard_overhead", "precision", "cache_integrity",
 ]
+
+
+@contextlib.contextmanager
+def _user_file():
+    """A library `ValueError` about a file the user named (damaged, or a softmax output) is expected.
+
+    The library raises plain `ValueError`s for bad input, as Keras does; here the input is the
+    user's, so the error is theirs to fix and becomes a `ConfigError` with the same message.
+    """
+    try:
+        yield
+    except ValueError as error:
+        if isinstance(error, TfdistillError):
+            raise
+        raise ConfigError(str(error)) from error
 
 
 def _demo(args):
@@ -36,7 +62,8 @@ def _export(args):
     from tfdistill.export import export_saved_model, export_tflite
     from tfdistill.model_files import load_model
 
-    model = load_model(args.model, role="model")
+    with _user_file():
+        model = load_model(args.model, role="model")
     data = data_sources.from_argument(args.data, tuple(model.inputs[0].shape[1:]), args.data_dir)
     if args.format == "saved_model":
         path = export_saved_model(
@@ -94,15 +121,15 @@ def _train_teacher(args):
 
     data = data_sources.from_argument(args.data, None, args.data_dir, streamed=False)
     if len(data.raw_shape) not in (2, 3):
-        raise ValueError(
+        raise ConfigError(
             f"Invalid value for argument `--data`: the built-in teacher is a CNN for images (n, h, w[, c]), "
             f"but {data.description} holds examples of shape {data.raw_shape}. Train your own teacher with "
             "Keras and pass it as `teacher.path`."
         )
     output = args.output or (_FASHION_MNIST_TEACHER if args.data is None else None)
     if output is None:
-        raise ValueError("Invalid arguments: with `--data`, give `--output` (the teacher's model folder, e.g. "
-                         "saved_models/my_teacher), so the Fashion-MNIST teacher's folder gets no other model.")
+        raise ConfigError("Invalid arguments: with `--data`, give `--output` (the teacher's model folder, e.g. "
+                          "saved_models/my_teacher), so the Fashion-MNIST teacher's folder gets no other model.")
     teacher = training.train_teacher(data.train.x, data.train.y, epochs=args.epochs, seed=args.seed,
                                      verbose=_VERBOSITY[args.progress], num_classes=len(data.class_names))
     x_test, y_test = data.arrays(data.test)
@@ -132,14 +159,14 @@ def _evaluate(args):
         if path is not None and not os.path.isfile(path):
             raise FileNotFoundError(f"Invalid value for argument `{argument}`: no file at {path!r}")
     if not args.model.endswith((".tflite", ".keras")):
-        raise ValueError(f"Invalid value for argument `model`: expected a .keras or .tflite file. Received: {args.model!r}")
+        raise ConfigError(f"Invalid value for argument `model`: expected a .keras or .tflite file. Received: {args.model!r}")
     if args.teacher is not None and not args.teacher.endswith(".keras"):
-        raise ValueError(f"Invalid value for argument `--teacher`: expected a .keras file. Received: {args.teacher!r}")
+        raise ConfigError(f"Invalid value for argument `--teacher`: expected a .keras file. Received: {args.teacher!r}")
     size = os.path.getsize(args.model)
     if args.model.endswith(".tflite"):
         from tfdistill.export.tflite import TFLiteRunner
 
-        with open(args.model, "rb") as f:
+        with open(args.model, "rb") as f, _user_file():
             runner = TFLiteRunner(f.read())
         input_shape = tuple(int(d) for d in runner.input["shape"][1:])
 
@@ -148,10 +175,11 @@ def _evaluate(args):
 
         parameters = "n/a"
     else:
-        model = load_model(args.model, role="model")
+        with _user_file():
+            model = load_model(args.model, role="model")
+            if args.teacher is not None:
+                validation.check_logits_model(model, "model", remedy=_STRIP_SOFTMAX_FILE)
         input_shape = tuple(model.inputs[0].shape[1:])
-        if args.teacher is not None:
-            validation.check_logits_model(model, "model", remedy=_STRIP_SOFTMAX_FILE)
 
         def predict(batches):
             return model.predict(batches, verbose=0)
@@ -159,8 +187,9 @@ def _evaluate(args):
         parameters = f"{model.count_params():,}"
     teacher = None
     if args.teacher is not None:
-        teacher = load_model(args.teacher, role="teacher")
-        validation.check_logits_model(teacher, "--teacher", remedy=_STRIP_SOFTMAX_FILE)
+        with _user_file():
+            teacher = load_model(args.teacher, role="teacher")
+            validation.check_logits_model(teacher, "--teacher", remedy=_STRIP_SOFTMAX_FILE)
     data = data_sources.from_argument(args.data, input_shape, args.data_dir)
     splits = {"test": data.test}
     if teacher is not None:
@@ -168,7 +197,7 @@ def _evaluate(args):
     logits = {name: predict(data.batches(split)) for name, split in splits.items()}
     classes = logits["test"].shape[-1]
     if len(data.class_names) != classes or data.test.y.max() >= classes:
-        raise ValueError(
+        raise ConfigError(
             f"Invalid value for argument `--data`: {data.description} has {len(data.class_names)} classes "
             f"(labels up to {data.test.y.max()}) but the model outputs {classes}."
         )
@@ -199,18 +228,37 @@ def _benchmark(args):
     return 0
 
 
+def _positive_int(text):
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1. Received: {text!r}")
+    return int(text)
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1]. Received: {text!r}")
+    return value
+
+
+def _add_verbose(parser, default):
+    parser.add_argument(
+        "--verbose", action="store_true", default=default,
+        help="also show TensorFlow's log lines: C++ INFO, WARNING and ERROR lines (the TFLite "
+             "converter's among them) and retracing warnings",
+    )
+
+
 def build_parser():
+    """The `tfdistill` parser; building it and answering `--help` import no TensorFlow."""
     parser = argparse.ArgumentParser(
         prog="tfdistill", description="Knowledge distillation for Keras 3 on TensorFlow."
     )
-    parser.add_argument(
-        "--verbose", action="store_true",
-        help="also show TensorFlow's C++ log lines and the TFLite converter's messages "
-             "(the `tfdistill` command hides them by default; see `tfdistill_command`)",
-    )
+    _add_verbose(parser, default=False)
     commands = parser.add_subparsers(dest="command", required=True)
-    from tfdistill.app.config import DEFAULTS, HELP
-
     distill_defaults, student_defaults = DEFAULTS["distill"], DEFAULTS["student"]
     demo = commands.add_parser(
         "demo",
@@ -223,12 +271,12 @@ def build_parser():
     )
     demo.add_argument("--saved-models", default="saved_models", help="folder of exported models (default: %(default)s)")
     demo.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder (default: /usr/share/datasets/fashion-mnist)")
-    demo.add_argument("--epochs", type=int, default=distill_defaults["epochs"], help="student epochs (default: %(default)s)")
-    demo.add_argument("--views", type=int, default=distill_defaults["views"], help="cached augmented views per image (default: %(default)s)")
-    demo.add_argument("--student-width", type=int, default=student_defaults["width"], help="student's first-block filters (default: %(default)s)")
+    demo.add_argument("--epochs", type=_positive_int, default=distill_defaults["epochs"], help="student epochs (default: %(default)s)")
+    demo.add_argument("--views", type=_positive_int, default=distill_defaults["views"], help="cached augmented views per image (default: %(default)s)")
+    demo.add_argument("--student-width", type=_positive_int, default=student_defaults["width"], help="student's first-block filters (default: %(default)s)")
     demo.add_argument("--seed", type=int, default=distill_defaults["seed"], help="seed of weights, order and views (default: %(default)s)")
     demo.add_argument("--retrain-teacher", action="store_true", help="train a new teacher (25-35 minutes on 2 cores)")
-    demo.add_argument("--teacher-epochs", type=int, default=DEFAULTS["teacher"]["epochs"], help="epochs of a retrained teacher (default: %(default)s)")
+    demo.add_argument("--teacher-epochs", type=_positive_int, default=DEFAULTS["teacher"]["epochs"], help="epochs of a retrained teacher (default: %(default)s)")
     demo.add_argument("--cache-dir", default=None, help="folder to keep teacher logits between runs")
     demo.add_argument("--no-export", action="store_true", help="do not export the distilled student")
     demo.add_argument("--progress", choices=["bar", "epoch"], default="epoch", help="a progress bar per step, or a line per epoch (default: %(default)s)")
@@ -251,18 +299,16 @@ def build_parser():
     export.add_argument("--output", required=True, help="the .tflite file, or the SavedModel's model folder saved_models/NAME")
     export.add_argument("--quantization", choices=["float32", "float16", "dynamic_range", "int8"], default="int8", help="TFLite only (default: %(default)s)")
     export.add_argument("--int8-io", action="store_true", help="int8 input and output tensors (with --quantization int8)")
-    export.add_argument("--calibration-examples", type=int, default=200, help="int8 calibration examples drawn from the data's training split (default: %(default)s)")
-    export.add_argument("--min-agreement", type=float, default=0.99, help="lowest top-1 agreement accepted (default: %(default)s)")
-    export.add_argument("--version", type=int, default=None, help="SavedModel version number (default: next)")
+    export.add_argument("--calibration-examples", type=_positive_int, default=200, help="int8 calibration examples drawn from the data's training split (default: %(default)s)")
+    export.add_argument("--min-agreement", type=_fraction, default=0.99, help="lowest top-1 agreement accepted (default: %(default)s)")
+    export.add_argument("--version", type=_positive_int, default=None, help="SavedModel version number (default: next)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing file or version")
     export.add_argument("--data", default=None, help=_DATA_HELP)
     export.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder, or TFDS's data_dir")
     export.add_argument("--seed", type=int, default=0, help="seed of the calibration sample (default: %(default)s)")
-    export.add_argument("--verify-examples", type=int, default=10_000,
+    export.add_argument("--verify-examples", type=_positive_int, default=10_000,
                         help="verify the TFLite model on at most this many test examples (default: %(default)s)")
     export.set_defaults(func=_export)
-
-    from tfdistill.app.config import DEFAULTS
 
     distill = commands.add_parser(
         "distill",
@@ -289,8 +335,6 @@ def build_parser():
                          help="progress bars, a line per epoch, or none (default: %(default)s)")
     distill.set_defaults(func=_distill)
 
-    from tfdistill.tuning import FAMILIES
-
     tune = commands.add_parser(
         "tune",
         help="Search the distillation recipe that pays on a config's data, against the student alone.",
@@ -308,7 +352,7 @@ def build_parser():
     tune.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                       help="override one key, e.g. --set distill.epochs=10 (repeatable; VALUE is JSON)")
     tune.add_argument("--output", required=True, help="the search's folder")
-    tune.add_argument("--families", nargs="+", choices=list(FAMILIES), default=list(FAMILIES),
+    tune.add_argument("--families", nargs="+", choices=TUNE_FAMILIES, default=list(TUNE_FAMILIES),
                       help="loss families to search (default: all; alone is always included)")
     tune.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                       help="seeds of the final best-against-alone comparison (default: 0 1 2)")
@@ -324,7 +368,7 @@ def build_parser():
                     "schedule (about 30 minutes on 2 CPU cores for 24 epochs), reports its test "
                     "accuracy and writes OUTPUT/VERSION/ (the next version: nothing is overwritten).",
     )
-    teacher.add_argument("--epochs", type=int, default=DEFAULTS["teacher"]["epochs"], help="(default: %(default)s)")
+    teacher.add_argument("--epochs", type=_positive_int, default=DEFAULTS["teacher"]["epochs"], help="(default: %(default)s)")
     teacher.add_argument("--output", default=None,
                          help=f"the model folder (default without --data: {_FASHION_MNIST_TEACHER}; required with it)")
     teacher.add_argument("--data", default=None, help="the data: NAME.npz or tfds:NAME of images (as for `evaluate`); "
@@ -361,16 +405,28 @@ def build_parser():
     benchmark.add_argument("name", choices=BENCHMARKS)
     benchmark.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the benchmark")
     benchmark.set_defaults(func=_benchmark)
+    for command in commands.choices.values():
+        # SUPPRESS: a subcommand without `--verbose` keeps the value given before it.
+        _add_verbose(command, default=argparse.SUPPRESS)
     return parser
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def parse_args(argv=None):
+    """The parsed arguments; `--help` and argument errors exit here (status 0 and 2)."""
+    return build_parser().parse_args(argv)
+
+
+def run(args):
+    """Runs the parsed command; an expected error (`EXPECTED_ERRORS`) exits 2 with one line."""
     try:
         return args.func(args)
-    except (ValueError, FileExistsError, FileNotFoundError, ImportError) as error:
-        parser.exit(2, f"tfdistill {args.command}: error: {error}\n")
+    except EXPECTED_ERRORS as error:
+        print(f"tfdistill {args.command}: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def main(argv=None):
+    return run(parse_args(argv))
 
 
 if __name__ == "__main__":
