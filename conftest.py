@@ -23,3 +23,23 @@ def seed_everything():
     keras.utils.set_random_seed(0)
     yield
     keras.backend.clear_session()
+
+
+# A test over this many seconds (set-up, call and tear-down together) belongs in
+# the slow set: `pytest -m "not slow"` must stay quick.
+SLOW_TEST_SECONDS = 2.0
+_durations = {}
+
+
+def pytest_runtest_logreport(report):
+    if "slow" not in report.keywords:
+        _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    unmarked = sorted(((seconds, node) for node, seconds in _durations.items() if seconds > SLOW_TEST_SECONDS),
+                      reverse=True)
+    if unmarked:
+        terminalreporter.section(f"tests over {SLOW_TEST_SECONDS:g} s without the slow marker")
+        for seconds, node in unmarked:
+            terminalreporter.write_line(f"{seconds:6.1f} s  {node}  (mark it @pytest.mark.slow, or make it faster)")

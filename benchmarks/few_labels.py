@@ -10,17 +10,20 @@ steps of 128 examples:
 - `alone`: the student on the labeled images alone (random flips and 2-pixel
   shifts), the labels' cross-entropy;
 - `transfer`: distilled from the shipped teacher (94.08 % on test, trained on
-  every label: the transfer case) on labels + pool: KD at T=1 on every image
-  of the batch and the labels' loss on the labeled share
-  (`offline_dataset(..., labeled_share=...)`, the teacher's outputs for 4
-  views of every image cached once);
-- `semi`: the same, from a teacher that saw only the same few labels (the
+  every label: the transfer case) on every training image, KD at T=1 on the
+  teacher's probabilities alone (the labels are not read: on the validation
+  split the labels' loss on a 25 % labeled share lost 1.3 points to it), the
+  teacher's outputs for 4 views of every image cached once;
+- `semi`: from a teacher that saw only the same few labels (the
   semi-supervised case), made in two steps: the shipped teacher's
   architecture (871,978 parameters) trained on the labeled images
   (`teacher0`), then a Noisy Student round (Xie et al., CVPR 2020): a fresh
   network of that architecture distilled from `teacher0` through the pool
-  with dropout and augmented views as its noise, the labels' loss on the
-  labeled share (`teacher1`, the student's teacher);
+  with dropout and augmented views as its noise (`teacher1`); the student is
+  distilled from `teacher1` through the pool. A teacher that saw few labels
+  errs, so both distillations add the labels' loss on a fixed 25 % labeled
+  share of each batch (`offline_dataset(..., labeled_share=0.25)`);
+  `semi0` is the student distilled from `teacher0` directly;
 - `keras`: `keras.distillation.Distiller` with the shipped teacher, on
   `fit(x)` of every training image (`student_loss_weight=0`: Keras's
   distiller takes labels for all examples or none), KD at T=1, online.
@@ -41,7 +44,6 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import tfdistill
 from common import shipped_teacher, validation_split
@@ -72,17 +74,18 @@ def train_alone(model, x, y, steps, seed, learning_rate):
     return model
 
 
-def distil(teacher, student, x_train, labels, cache, steps, seed, learning_rate, args):
-    """KD at T=1 on labels + pool from `cache` (the teacher's views), the labels' loss on the labeled share."""
+def distil(teacher, student, x_train, labels, cache, steps, seed, learning_rate, args, case):
+    """KD on labels + pool from `cache` (the teacher's views); the labels' loss as the case's recipe says."""
     keras.utils.set_random_seed(seed)
+    hard_weight, labeled_share = getattr(args, f"{case}_hard_weight"), getattr(args, f"{case}_labeled_share")
     train = offline.offline_dataset(
-        x_train, labels, cache, batch_size=BATCH_SIZE, seed=seed, view_seed=args.view_seed,
-        labeled_share=args.labeled_share or None,
+        x_train, labels if hard_weight else None, cache, batch_size=BATCH_SIZE, seed=seed,
+        view_seed=args.view_seed, labeled_share=labeled_share or None,
     ).repeat()
     distiller = tfdistill.Distiller(teacher, student)
     distiller.compile(
         cosine_adam(learning_rate, steps), soft_loss=tfdistill.KnowledgeDistillation(args.temperature),
-        hard_weight=args.hard_weight, soft_weight=1.0,
+        hard_weight=hard_weight, soft_weight=1.0,
     )
     distiller.fit(train, steps_per_epoch=steps, epochs=1, verbose=0)
     return student
@@ -94,19 +97,26 @@ def teacher_views(teacher, x_train, args, name, cache_dir):
     )
 
 
-def semi_supervised_teacher(x_train, labels, seed, args, log):
-    """teacher0 on the labels alone, then one Noisy Student round through the pool (see the module docstring)."""
+def semi_supervised(x_train, labels, seed, args, log, student):
+    """teacher0 on the labels alone, then one Noisy Student round through the pool (see the module docstring).
+
+    Logs `teacher0`, `semi0` (the student distilled from teacher0) when asked
+    for, `teacher1` and `semi` (the student distilled from teacher1).
+    """
     labeled = labels != UNLABELED
     keras.utils.set_random_seed(seed)
     teacher0 = train_alone(build_teacher(), x_train[labeled], labels[labeled], args.teacher_steps, seed, 2e-3)
     log(teacher0=teacher0)
-    if not args.noisy_student_steps:
-        return teacher0
     cache = offline.compute_teacher_logits(teacher0, x_train, views=args.views, seed=args.view_seed, verbose=0)
-    keras.utils.set_random_seed(seed + 1000)
-    teacher1 = distil(teacher0, build_teacher(), x_train, labels, cache, args.noisy_student_steps, seed, 2e-3, args)
-    log(teacher1=teacher1)
-    return teacher1
+    if "semi0" in args.methods:
+        log(semi0=distil(teacher0, student(), x_train, labels, cache, args.steps, seed, args.learning_rate, args, "semi"))
+    if "semi" in args.methods:
+        keras.utils.set_random_seed(seed + 1000)
+        teacher1 = distil(teacher0, build_teacher(), x_train, labels, cache, args.noisy_student_steps, seed, 2e-3,
+                          args, "semi")
+        log(teacher1=teacher1)
+        cache = offline.compute_teacher_logits(teacher1, x_train, views=args.views, seed=args.view_seed, verbose=0)
+        log(semi=distil(teacher1, student(), x_train, labels, cache, args.steps, seed, args.learning_rate, args, "semi"))
 
 
 def main():
@@ -114,13 +124,16 @@ def main():
     parser.add_argument("--labels-per-class", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=["alone", "transfer", "semi", "keras"],
-                        choices=["alone", "transfer", "semi", "keras"])
+                        choices=["alone", "transfer", "semi0", "semi", "keras"])
     parser.add_argument("--steps", type=int, default=2000, help="training steps of every student")
     parser.add_argument("--teacher-steps", type=int, default=2000, help="teacher0's steps (semi)")
-    parser.add_argument("--noisy-student-steps", type=int, default=3000, help="teacher1's steps (semi; 0: none)")
+    parser.add_argument("--noisy-student-steps", type=int, default=3000, help="teacher1's steps (semi)")
     parser.add_argument("--learning-rate", type=float, default=3e-3)
-    parser.add_argument("--labeled-share", type=float, default=0.25, help="0: batches as they come")
-    parser.add_argument("--hard-weight", type=float, default=1.0)
+    for case, hard_weight, share in (("transfer", 0.0, 0.0), ("semi", 1.0, 0.25)):
+        parser.add_argument(f"--{case}-hard-weight", type=float, default=hard_weight,
+                            help=f"weight of the labels' loss in the {case} case (0: the teacher alone, no labels read)")
+        parser.add_argument(f"--{case}-labeled-share", type=float, default=share,
+                            help=f"labeled share of each batch in the {case} case (0: batches as they come)")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--views", type=int, default=4)
     parser.add_argument("--view-seed", type=int, default=0)
@@ -165,13 +178,10 @@ def main():
                     shipped_cache = teacher_views(shipped, x_train, args, "shipped", args.cache_dir)
                 started = time.perf_counter()
                 log(transfer=distil(shipped, student(), x_train, labels, shipped_cache, args.steps, seed,
-                                    args.learning_rate, args))
-            if "semi" in args.methods:
+                                    args.learning_rate, args, "transfer"))
+            if "semi" in args.methods or "semi0" in args.methods:
                 started = time.perf_counter()
-                teacher = semi_supervised_teacher(x_train, labels, seed, args, log)
-                cache = offline.compute_teacher_logits(teacher, x_train, views=args.views, seed=args.view_seed, verbose=0)
-                started = time.perf_counter()
-                log(semi=distil(teacher, student(), x_train, labels, cache, args.steps, seed, args.learning_rate, args))
+                semi_supervised(x_train, labels, seed, args, log, student)
             if "keras" in args.methods and per_class == args.labels_per_class[0]:
                 started = time.perf_counter()
                 log(keras=keras_distilled(shipped, student(), x_train, args.steps, seed, args))
@@ -200,7 +210,8 @@ def summarize(rows, methods):
     print("\nlabels/class  method     mean accuracy   gain over alone [95 % interval]")
     for per_class in sorted({r["labels_per_class"] for r in rows}):
         group = [r for r in rows if r["labels_per_class"] == per_class]
-        for method in [m for m in ("alone", "transfer", "semi", "keras", "teacher0", "teacher1") if any(m in r for r in group)]:
+        for method in [m for m in ("alone", "transfer", "semi0", "semi", "keras", "teacher0", "teacher1")
+                       if any(m in r for r in group)]:
             values = [r[method] for r in group if method in r]
             line = f"{per_class:>12}  {method:<9}  {np.mean(values):>8.2%} (n={len(values)})"
             paired = [r[method] - r["alone"] for r in group if method in r and "alone" in r]
