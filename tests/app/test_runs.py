@@ -170,3 +170,17 @@ def test_peak_memory_is_this_programs_not_its_parents():
             "print(peak_rss_bytes())'], capture_output=True, text=True, check=True).stdout)")
     child_peak = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert 0 < child_peak < 2**30  # importing TensorFlow takes about 650 MiB
+
+
+def test_the_demos_run_folders_are_numbered_and_an_interrupted_one_is_resumed(tmp_path):
+    from tfdistill.app import run_folder
+
+    parent, resolved = str(tmp_path / "demo"), config.resolve()
+    first = run_folder.numbered_run_dir(parent, resolved)
+    assert first == os.path.join(parent, "1")
+    run_folder.start(first, resolved)  # interrupted: resumed by the same config, not by another
+    assert run_folder.numbered_run_dir(parent, resolved) == first
+    other = config.resolve(None, ["distill.epochs=3"])
+    assert run_folder.numbered_run_dir(parent, other) == os.path.join(parent, "2")
+    run_folder.finish(first, {})  # finished: never written again
+    assert run_folder.numbered_run_dir(parent, resolved) == os.path.join(parent, "2")
