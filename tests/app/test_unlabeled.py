@@ -219,3 +219,13 @@ def test_a_run_on_arrays_with_a_folder_pool_streams_it(tmp_path):
     run = json.load(open(tmp_path / "run" / "run.json"))
     assert run["students"]["distilled"]["unlabeled"] == 50 and run["students"]["scratch"]["unlabeled"] == 0
     assert np.load(tmp_path / "run" / "cache" / "teacher_logits.npy", mmap_mode="r").shape == (2, 1397, 10)
+
+
+def test_the_labeled_arrays_of_arrays_and_files_stay_in_memory(tmp_path):
+    images, _ = digits_arrays()
+    data = data_sources.from_config(data_config(arrays=digits_npz(tmp_path / "digits.npz"), validation_size=0,
+                                                unlabeled=flat_image_folder(tmp_path / "pool", images[:3])))
+    labeled = data.train.subset(data.train.labeled)
+    assert labeled.in_memory and len(labeled) == 1497
+    mixed = data.train.subset([1499, 0, 1498])  # arrays first, then files
+    assert list(mixed.y) == [data.train.y[0], UNLABELED, UNLABELED] and len(mixed.x) == 1 and len(mixed.paths) == 2

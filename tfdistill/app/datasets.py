@@ -45,7 +45,10 @@ class Split:
                          None if self.paths is None else self.paths[indices])
         count = len(self.x)
         in_x, in_files = indices[indices < count], indices[indices >= count]
-        return Split(np.concatenate([self.y[in_x], self.y[in_files]]), self.x[in_x], self.paths[in_files - count])
+        # A part left empty is dropped: the labeled arrays of arrays and files stay in memory.
+        return Split(np.concatenate([self.y[in_x], self.y[in_files]]),
+                     self.x[in_x] if len(in_x) or not len(in_files) else None,
+                     self.paths[in_files - count] if len(in_files) else None)
 
 
 def concatenate(first, second):

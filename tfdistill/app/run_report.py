@@ -20,11 +20,9 @@ def trained_on(student):
 def format_table(rows):
     """The comparison table a run prints: one line per model, with what each student trained on."""
     header = f"{'model':<26}{'parameters':>12}{'file bytes':>12}{'test accuracy':>15}  trained on"
-    lines = [header, "-" * (len(header) + 24)]
-    for row in rows:
-        lines.append(f"{row['name']:<26}{row['parameters']:>12,}{row['bytes']:>12,}{row['accuracy'] * 100:>14.2f}%  "
-                     f"{row.get('trained_on', '')}".rstrip())
-    return "\n".join(lines)
+    lines = [f"{row['name']:<26}{row['parameters']:>12,}{row['bytes']:>12,}{row['accuracy'] * 100:>14.2f}%  "
+             f"{row.get('trained_on', '')}".rstrip() for row in rows]
+    return "\n".join([header, "-" * max(map(len, [header, *lines])), *lines])
 
 
 def comparison_note(students):

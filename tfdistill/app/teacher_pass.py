@@ -19,7 +19,6 @@ from tfdistill import offline
 from tfdistill.data.mixing import mixed_order
 from tfdistill.export.atomic import temporary_path
 from tfdistill.labels import UNLABELED
-from tfdistill.teacher_outputs import TopKLogits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,13 +117,14 @@ def teacher_pass(teacher, examples, settings, cache_path=None, top_k=None, cache
         pipeline = _streamed(examples, load, cache_path, settings)
         view_0 = None if top_k else np.load(cache_path, mmap_mode="r")[0]
     steps = steps_per_epoch(examples.y, settings.batch_size, settings.labeled_share)
-    alone = None
-    if len(labeled) < examples.count:
-        alone = lambda: _cycled(pipeline(labeled), settings.batch_size, steps)  # noqa: E731
-    return TeacherPass(
-        logits=view_0, labeled=len(labeled), unlabeled=examples.count - len(labeled), steps_per_epoch=steps,
-        _make=lambda labeled_only: alone() if labeled_only and alone else pipeline(None),
-    )
+
+    def make(labeled_only):
+        if labeled_only and len(labeled) < examples.count:
+            return _cycled(pipeline(labeled), settings.batch_size, steps)
+        return pipeline(None)
+
+    return TeacherPass(logits=view_0, labeled=len(labeled), unlabeled=examples.count - len(labeled),
+                       steps_per_epoch=steps, _make=make)
 
 
 def steps_per_epoch(y, batch_size, labeled_share=None):
@@ -142,42 +142,36 @@ def _from_table(x):
 
 
 def _rows(array, indices):
-    return None if array is None or indices is None else np.asarray(array)[indices]
+    return None if array is None else np.asarray(array)[indices]
 
 
 def _in_memory(examples, logits, settings):
-    """`make(indices)`: `offline_dataset` of every example (`None`) or of `indices` only."""
+    """`make(indices)`: `offline_dataset` of every example (`None`), or of `indices` only."""
+    options = dict(batch_size=settings.batch_size, seed=settings.seed, view_seed=settings.seed)
 
     def make(indices):
-        x, y, cached = examples.x, examples.y, logits
-        if indices is not None:
-            x, y = x[indices], np.asarray(y)[indices]
-            cached = (TopKLogits(logits.values[:, indices], logits.classes[:, indices], logits.temperature)
-                      if isinstance(logits, TopKLogits) else np.asarray(logits)[:, indices])
-        weights = examples.sample_weight if indices is None else _rows(examples.sample_weight, indices)
-        return offline.offline_dataset(
-            x, y, cached, batch_size=settings.batch_size, seed=settings.seed, view_seed=settings.seed,
-            sample_weight=weights, labeled_share=settings.labeled_share if indices is None else None,
-        )
+        if indices is None:
+            return offline.offline_dataset(examples.x, examples.y, logits, sample_weight=examples.sample_weight,
+                                           labeled_share=settings.labeled_share, **options)
+        return offline.offline_dataset(examples.x[indices], np.asarray(examples.y)[indices],
+                                       np.asarray(logits)[:, indices], sample_weight=_rows(examples.sample_weight, indices),
+                                       **options)
 
     return make
 
 
 def _streamed(examples, load, path, settings):
     """`make(indices)`: `streaming_offline_dataset` of every example, or of `indices` (their rows copied once)."""
+    options = dict(batch_size=settings.batch_size, seed=settings.seed, view_seed=settings.seed)
 
     def make(indices):
         if indices is None:
-            return offline.streaming_offline_dataset(
-                load, examples.y, path, batch_size=settings.batch_size, seed=settings.seed, view_seed=settings.seed,
-                sample_weight=examples.sample_weight, labeled_share=settings.labeled_share,
-            )
-        subset_path = _subset_cache(path, indices)
+            return offline.streaming_offline_dataset(load, examples.y, path, sample_weight=examples.sample_weight,
+                                                     labeled_share=settings.labeled_share, **options)
         table = tf.constant(indices, tf.int64)
         return offline.streaming_offline_dataset(
-            lambda index: load(tf.gather(table, index)), np.asarray(examples.y)[indices], subset_path,
-            batch_size=settings.batch_size, seed=settings.seed, view_seed=settings.seed,
-            sample_weight=_rows(examples.sample_weight, indices),
+            lambda index: load(tf.gather(table, index)), np.asarray(examples.y)[indices], _subset_cache(path, indices),
+            sample_weight=_rows(examples.sample_weight, indices), **options,
         )
 
     return make
