@@ -1,9 +1,11 @@
 """Run configurations: plain data (JSON or YAML), checked before any work starts.
 
-A config is a dict of sections; `DEFAULTS` lists every key with its default,
-and a value's type is the default's type (`None` defaults accept a number or a
-string). Nothing in a config can import or run code: YAML is read with
-`yaml.safe_load`, JSON with `json.load`.
+A config is a dict of sections; `DEFAULTS` lists every key with its default
+and `HELP` what it is, and a value's type is the default's type (`None`
+defaults accept a number or a string). Nothing in a config can import or run
+code: YAML is read with `yaml.safe_load`, JSON with `json.load`. `resolve`
+gives the checked dict (what `config.json` holds); `run_config` gives it as
+typed sections, the `RunConfig` of `tfdistill.app.sections` that a run reads.
 """
 
 import copy
