@@ -17,6 +17,7 @@ from tfdistill.data.fashion_mnist import CLASS_NAMES as FASHION_MNIST_CLASSES
 from tfdistill.data.fashion_mnist import load_fashion_mnist
 from tfdistill.data.pipelines import AUTOTUNE, check_image_files
 from tfdistill.errors import ConfigError
+from tfdistill.offline.examples import ArrayExamples, ImageFiles
 from tfdistill.offline.views import as_inputs
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
@@ -76,21 +77,16 @@ class Data:
             return tuple(self.raw_shape)
         return tuple(as_inputs(self.train.x[:1]).shape[1:])
 
+    def examples(self, split):
+        """`split`'s examples read by index, as every process reads them (`tfdistill.offline.ImageFiles`, `ArrayExamples`)."""
+        if not self.streamed:
+            return ArrayExamples(split.x)
+        height, width, channels = self.raw_shape
+        return ImageFiles(split.paths, (height, width), channels)
+
     def load_example(self, split):
         """A TensorFlow function from an index of `split` to its model input (streamed data)."""
-        paths = tf.constant(split.paths)
-        height, width, channels = self.raw_shape
-
-        def load(index):
-            image = tf.io.decode_image(tf.io.read_file(tf.gather(paths, index)), channels=channels,
-                                       expand_animations=False)
-            image = tf.cast(image, tf.float32)
-            same = tf.reduce_all(tf.equal(tf.shape(image)[:2], [height, width]))
-            image = tf.cond(same, lambda: image, lambda: tf.image.resize(image, (height, width)))
-            image.set_shape((height, width, channels))
-            return image / 255.0
-
-        return load
+        return self.examples(split).load_example()
 
     def batches(self, split, batch_size=512, limit=None):
         """`(x, y)` batches of `split` as the models take them, in order, never all in memory."""
