@@ -1,4 +1,4 @@
-"""The `tfdistill` command line: demo, distill, tune, train-teacher, evaluate, export, benchmark."""
+"""The `tfdistill` command line: demo, distill, cache, tune, train-teacher, evaluate, export, benchmark."""
 
 import argparse
 import json
@@ -70,6 +70,18 @@ def _distill(args):
     from tfdistill.app import runs
 
     runs.run_distillation(config, args.output, overwrite=args.overwrite, verbose=_VERBOSITY[args.progress])
+    return 0
+
+
+def _cache(args):
+    from tfdistill.app import config as config_module
+
+    loaded = config_module.load(args.config) if args.config else None
+    config = config_module.resolve(loaded, args.set)
+    from tfdistill.app import teacher_cache
+
+    runner, *options = args.runner or ["DirectRunner"]
+    teacher_cache.write(config, [f"--runner={runner}", *options])
     return 0
 
 
@@ -288,6 +300,29 @@ def build_parser():
     distill.add_argument("--progress", choices=list(_VERBOSITY), default="bar",
                          help="progress bars, a line per epoch, or none (default: %(default)s)")
     distill.set_defaults(func=_distill)
+
+    cache = commands.add_parser(
+        "cache",
+        help="Run the teacher over a config's training data on Apache Beam, into the sharded cache cache.path.",
+        description=(
+            "Runs the teacher once over every view of the config's training split (data.*, distill.views, "
+            "distill.seed) through Apache Beam's RunInference, on any runner, and writes the sharded cache "
+            "cache.path (a shard per cache.examples_per_shard examples, each verified by its integrity "
+            "record, and a manifest). `distill` and `tune` with the same config then read it instead of "
+            "running the teacher. Run again after a failure: complete shards are kept, the rest computed. "
+            "Needs `pip install 'tfdistill[beam]'`."
+        ),
+    )
+    cache.add_argument("--config", help="a .json or .yaml config file (default: the defaults)")
+    cache.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override one key, e.g. --set cache.path=cache/pool (repeatable; VALUE is JSON)")
+    cache.add_argument(
+        "--runner", nargs=argparse.REMAINDER,
+        help="last: Beam's runner (DirectRunner, DataflowRunner, FlinkRunner, SparkRunner, ...) and every "
+             "pipeline option after it, passed to Beam as they are, e.g. --runner DirectRunner "
+             "--direct_running_mode=multi_processing --direct_num_workers=2 (default: DirectRunner)",
+    )
+    cache.set_defaults(func=_cache)
 
     from tfdistill.tuning import FAMILIES
 

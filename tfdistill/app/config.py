@@ -54,6 +54,12 @@ DEFAULTS = {
         "train_scratch": True,
         "precise_batch_norm": True,
     },
+    "cache": {
+        "path": None,
+        "batch_size": 256,
+        "examples_per_shard": 10240,
+        "dtype": "float16",
+    },
     "export": {
         "saved_model": True,
         "tflite": ["float32", "int8"],
@@ -81,6 +87,9 @@ HELP = {
     "student.path": "a .keras student; its weights are the initial weights of both runs",
     "student.builder": "package.module:function that returns the student (called with student.args)",
     "student.width": "the built-in CNN student's width, when neither path nor builder is given",
+    "cache.path": "a sharded teacher cache: `tfdistill cache` writes it on Apache Beam, `distill` and `tune` "
+                  "then read it instead of running the teacher (a folder, or gs://... for the writing)",
+    "cache.examples_per_shard": "examples per shard of that cache, a multiple of cache.batch_size",
 }
 # Keys whose value is a count or a fraction of the examples it is taken from.
 COUNT_OR_FRACTION = ("data.validation_size", "data.test_size")
@@ -239,6 +248,17 @@ def _check_ranges(config):
             "Invalid value for `student.builder`: expected 'package.module:function'. "
             f"Received: {builder!r}"
         )
+    cache = config["cache"]
+    for key in ("batch_size", "examples_per_shard"):
+        if cache[key] < 1:
+            raise ConfigError(f"Invalid value for `cache.{key}`: expected an integer >= 1. Received: {cache[key]}")
+    if cache["examples_per_shard"] % cache["batch_size"]:
+        raise ConfigError(
+            "Invalid value for `cache.examples_per_shard`: expected a multiple of `cache.batch_size` "
+            f"({cache['batch_size']}), so that shards hold whole inference batches. Received: {cache['examples_per_shard']}"
+        )
+    if cache["dtype"] not in ("float16", "float32"):
+        raise ConfigError(f"Invalid value for `cache.dtype`: expected 'float16' or 'float32'. Received: {cache['dtype']!r}")
     subset = config["data"]["train_subset"]
     validation_size = config["data"]["validation_size"]
     if subset is not None and (not isinstance(subset, int) or (isinstance(validation_size, int) and subset <= validation_size)):

@@ -6,7 +6,8 @@
       metrics/NAME.csv       loss terms and accuracies per epoch (scratch, distilled)
       tensorboard/NAME/      TensorBoard logs
       checkpoints/           backups while training (resume after a crash), final .keras students
-      cache/                 a streamed image folder's teacher logits (.npy, read memory-mapped)
+      cache/                 a streamed image folder's teacher logits (.npy, read memory-mapped), unless
+                             `cache.path` names a sharded cache (`tfdistill cache`), read in its place
       export/                the distilled student: SavedModel (NAME/VERSION) and verified .tflite files
       report.md, plots/      the report and its PNG plots
 """
@@ -25,7 +26,7 @@ import tensorflow as tf
 
 from tfdistill import model_files, offline
 from tfdistill.app import config as config_module
-from tfdistill.app import data_sources, model_sources, reports
+from tfdistill.app import data_sources, model_sources, reports, teacher_cache
 from tfdistill.app.training import fidelity_on_train_and_test, keras_file_size, train_student
 from tfdistill.callbacks import BackupAndRestore
 from tfdistill.errors import ExportVerificationError
@@ -117,17 +118,24 @@ def load_inputs(config, same_weights=True):
         same_weights=same_weights,
     )
     model_sources.check_models_and_data(teacher, make_student(), data)
+    if config["cache"]["path"] is not None:
+        teacher_cache.check(config, teacher, data)
     return teacher, data, make_student
 
 
-def teacher_pass(teacher, data, settings, run_dir, verbose):
+def teacher_pass(teacher, data, config, run_dir, verbose):
     """Runs the teacher once over the training split's views; returns `(train dataset, view-0 logits)`.
 
     Arrays are cached in memory (`offline.compute_teacher_logits`); a
     streamed image folder's cache is written to `RUN_DIR/cache/teacher_logits.npy`
     and read memory-mapped (`offline.write_teacher_logits`), so neither its
     images nor its logits are ever all in memory. A resumed run reuses the file.
+    With `cache.path` set, the teacher does not run: its sharded cache
+    (`tfdistill cache`) is read instead (`teacher_cache.training_data`).
     """
+    if config["cache"]["path"] is not None:
+        return teacher_cache.training_data(config, teacher, data)
+    settings = config["distill"]
     if not data.streamed:
         logits = offline.compute_teacher_logits(teacher, data.train.x, views=settings["views"], seed=settings["seed"],
                                                 verbose=verbose)
@@ -222,7 +230,7 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
           f"{len(data.test):,} test examples, {len(data.class_names)} classes"
           + (" (streamed from disk)" if data.streamed else ""))
     print(f"Caching the teacher's logits for {len(data.train):,} examples x {settings['views']} views")
-    train, teacher_train_logits = teacher_pass(teacher, data, settings, run_dir, verbose)
+    train, teacher_train_logits = teacher_pass(teacher, data, config, run_dir, verbose)
     validation = data.batches(data.validation) if len(data.validation) else None
     x_test, y_test = data.arrays(data.test, limit=config["export"]["verify_examples"])
     y_test_all = data.test.y
@@ -377,7 +385,7 @@ def run_tuning(config, run_dir, families=None, seeds=(0, 1, 2), overwrite=False,
     _write_json(os.path.join(run_dir, "config.json"), config)
     _write_json(os.path.join(run_dir, RUN_FILE), {"status": "running", "started": time.ctime()})
     settings = config["distill"]
-    train, _ = teacher_pass(teacher, data, settings, run_dir, verbose)
+    train, _ = teacher_pass(teacher, data, config, run_dir, verbose)
     test_limit = config["export"]["verify_examples"] if data.streamed else None
     result = tuning.tune_recipe(
         teacher, make_student, train, data.arrays(data.validation), settings["epochs"],
