@@ -238,6 +238,17 @@ def test_bad_arguments_get_the_errors_of_the_in_process_pass(tmp_path, teacher_f
     assert not os.path.exists(str(tmp_path / "new"))
 
 
+def test_the_direct_runner_runs_on_beams_python_engine_with_its_options():
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from tfdistill.offline.beam.pipeline import _local_runner
+
+    for options in ([], ["--runner=DirectRunner", "--direct_num_workers=2"]):
+        assert isinstance(_local_runner(PipelineOptions(options)), FnApiRunner)  # not the Prism binary it downloads
+    assert _local_runner(PipelineOptions(["--runner=PrismRunner"])) is None
+    assert _local_runner(PipelineOptions(["--runner=DataflowRunner"])) is None
+
+
 def test_shards_must_hold_whole_batches(tmp_path, teacher_file):
     with pytest.raises(ValueError, match=r"`examples_per_shard`\. Expected a multiple of `batch_size` \(16\)"):
         write_sharded_cache(teacher_file, ArrayExamples(small_images(8)[0]), str(tmp_path / "c"), batch_size=16,

@@ -3,7 +3,7 @@
 import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import RunInference
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from tfdistill.offline import shards
 from tfdistill.offline.beam.handler import METRICS, ShardBatch, TeacherModelHandler, load_teacher
@@ -111,7 +111,10 @@ def write_sharded_cache(teacher, examples, path, views=1, seed=0, batch_size=256
             `.keras` file or a folder tfdistill exported).
         pipeline_options: Beam's `PipelineOptions`, or their command-line
             form (`["--runner=DataflowRunner", "--project=..."]`); `None`
-            runs the `DirectRunner` in this process.
+            runs the `DirectRunner` in this process. The `DirectRunner`
+            runs on Beam's Python engine, the one its options
+            (`--direct_running_mode`, `--direct_num_workers`) configure,
+            never on the Prism binary it would download.
         verbose: 1 prints what was computed and reused.
 
     Returns:
@@ -162,7 +165,7 @@ def write_sharded_cache(teacher, examples, path, views=1, seed=0, batch_size=256
     if not isinstance(pipeline_options, PipelineOptions):
         pipeline_options = PipelineOptions(list(pipeline_options or []))
     handler = TeacherModelHandler(teacher, load, top_k, temperature)
-    pipeline = beam.Pipeline(options=pipeline_options)
+    pipeline = beam.Pipeline(runner=_local_runner(pipeline_options), options=pipeline_options)
     split = (
         pipeline
         | "Shards" >> beam.Create(range(len(ranges)))
@@ -204,3 +207,24 @@ def _counts(result):
     except Exception:  # a runner without metrics
         return ""
     return f" ({counts.get('shards_written', 0)} computed now, {counts.get('shards_reused', 0)} reused)"
+
+
+def _local_runner(options):
+    """For the `DirectRunner` (or no runner), the engine its options configure; else `None` (Beam's choice).
+
+    Beam's `DirectRunner` first tries its Prism runner, a Go binary it
+    downloads at run time, which ignores `--direct_running_mode` and
+    `--direct_num_workers`; it runs this pipeline, as it stands, on its
+    Python `FnApiRunner`, given here directly with the options the
+    `DirectRunner` would give it (which its worker processes read).
+    `--runner=PrismRunner` still chooses Prism.
+    """
+    if options.view_as(StandardOptions).runner not in (None, "DirectRunner"):
+        return None
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
