@@ -45,9 +45,10 @@ def write(config, pipeline_options=(), verbose=1):
             (`["--runner=DirectRunner", "--direct_num_workers=2"]`).
         verbose: 1 prints what was computed and reused.
     """
+    from tfdistill.offline.beam import load_teacher, write_sharded_cache
+
     path = _path(config)
-    teacher = model_sources.load_teacher(config["teacher"]["path"], config["teacher"]["output_key"],
-                                         config["teacher"]["outputs"])
+    teacher = load_teacher(config["teacher"]["path"], _load(config))  # gs://... too: the workers read it there
     validation.check_logits_model(teacher, "teacher.path", remedy=(
         "Save `tfdistill.strip_softmax(teacher)` to a .keras file and pass that, or set "
         "`teacher.outputs: probabilities`."))
@@ -55,8 +56,6 @@ def write(config, pipeline_options=(), verbose=1):
     examples = data.examples(data.train)
     settings, cache = config["distill"], config["cache"]
     print(f"Teacher cache of {data.description}: {examples.describe()} x {settings['views']} views into {path}")
-    from tfdistill.offline.beam import write_sharded_cache
-
     return write_sharded_cache(
         config["teacher"]["path"], examples, path, views=settings["views"], seed=settings["seed"],
         batch_size=cache["batch_size"], dtype=cache["dtype"], examples_per_shard=cache["examples_per_shard"],
