@@ -77,6 +77,20 @@ def test_image_files_and_top_k_shards_equal_the_in_process_top_k_directory(tmp_p
 
 
 @pytest.mark.slow
+def test_top_k_shards_of_token_logits_equal_the_in_process_top_k_directory(tmp_path):
+    """Logits with positions, (views, n, time, k + 1) values and (views, n, time, k) classes, as for a language model."""
+    tokens = keras.Input((12,), dtype="int32")
+    keras.Model(tokens, keras.layers.Dense(50)(keras.layers.Embedding(50, 8)(tokens))).save(tmp_path / "lm.keras")
+    examples = ArrayExamples(np.random.default_rng(0).integers(0, 50, size=(40, 12), dtype=np.int32))
+    settings = dict(top_k=4, temperature=1.0, **SHARDED)
+    cache = read_sharded_cache(write_sharded_cache(str(tmp_path / "lm.keras"), examples, str(tmp_path / "c"), **settings))
+    expected = offline.read_top_k_cache(in_process(str(tmp_path / "lm.keras"), examples, tmp_path / "top4", **settings))
+    assert cache.values.shape == (1, 40, 12, 5) and cache.classes.shape == (1, 40, 12, 4)
+    np.testing.assert_array_equal(np.asarray(cache.values), expected.values)
+    np.testing.assert_array_equal(np.asarray(cache.classes), expected.classes)
+
+
+@pytest.mark.slow
 def test_distilling_on_either_cache_gives_identical_student_weights(tmp_path, teacher_file):
     images, labels = small_images(100)
     examples = ArrayExamples(images)
