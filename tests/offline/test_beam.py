@@ -1,5 +1,6 @@
 """The teacher's pass on Apache Beam: the same cache as the in-process pass, in shards that survive a dead worker."""
 
+import importlib.util
 import json
 import os
 import re
@@ -215,12 +216,20 @@ def test_a_killed_worker_leaves_no_shard_and_the_rerun_completes_the_cache(tmp_p
 
     os.remove(blocked)
     os.rename(blocked + ".kept", blocked)
-    subprocess.run(command[:5], env=env, check=True, capture_output=True)  # the re-run, in one process
+    script = _script("sharded_pass")
+    write_sharded_cache(teacher_file, script.examples(folder), cache, **script.SETTINGS)  # the re-run
     assert {name: stat for name, stat in _files(cache).items() if name.split("/")[0] in complete} == kept
     assert sorted(os.listdir(shard)) == ["integrity.json", "logits.npy"]  # the dead worker's temporary is gone
-    uninterrupted = str(tmp_path / "uninterrupted")
-    subprocess.run(command[:4] + [uninterrupted], env=env, check=True, capture_output=True)
+    uninterrupted = write_sharded_cache(teacher_file, script.examples(folder), str(tmp_path / "whole"), **script.SETTINGS)
     np.testing.assert_array_equal(np.asarray(read_sharded_cache(cache)), np.asarray(read_sharded_cache(uninterrupted)))
+
+
+def _script(name):
+    """A module of `tests/scripts/`, imported (its `main` not run)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(SCRIPTS, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _variable_length_teacher(path):
