@@ -222,6 +222,9 @@ def test_a_killed_worker_leaves_no_shard_and_the_rerun_completes_the_cache(tmp_p
     assert sorted(os.listdir(shard)) == ["integrity.json", "logits.npy"]  # the dead worker's temporary is gone
     uninterrupted = write_sharded_cache(teacher_file, script.examples(folder), str(tmp_path / "whole"), **script.SETTINGS)
     np.testing.assert_array_equal(np.asarray(read_sharded_cache(cache)), np.asarray(read_sharded_cache(uninterrupted)))
+    # The shards the two worker processes wrote hold the in-process pass's float32 logits, bit for bit.
+    expected = np.load(in_process(teacher_file, script.examples(folder), tmp_path / "logits.npy", **script.SETTINGS))
+    assert np.max(np.abs(np.asarray(read_sharded_cache(cache)) - expected)) == 0
 
 
 def _script(name):
