@@ -1,7 +1,6 @@
 """Unlabeled data on the command line: `data.unlabeled`, `data.labels_per_class`, `distill.labeled_share`."""
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -11,28 +10,11 @@ from tfdistill.app import cli, config, data_sources
 from tfdistill.app.teacher_pass import TrainingExamples, teacher_pass
 from tfdistill.errors import ConfigError
 from tfdistill.labels import UNLABELED
-from helpers import digits_arrays, digits_cnn, digits_image_folder, digits_npz
+from helpers import digits_arrays, digits_cnn, digits_image_folder, digits_npz, flat_image_folder, pool_npz
 
 
 def data_config(**keys):
     return config.section("data", **keys)
-
-
-def pool_npz(path, images):
-    np.savez(path, x=images)
-    return str(path)
-
-
-def flat_image_folder(path, images, size=None):
-    """`images` as PNGs directly in `path` (no class folders), resized to `size` px."""
-    os.makedirs(path, exist_ok=True)
-    for index, image in enumerate(images):
-        pixels = image[..., None].astype("float32")
-        if size:
-            pixels = tf.image.resize(pixels, (size, size), method="nearest")
-        with open(os.path.join(path, f"{index:04d}.png"), "wb") as f:
-            f.write(tf.io.encode_png(tf.cast(pixels, tf.uint8)).numpy())
-    return str(path)
 
 
 def test_an_npz_pool_joins_the_training_split_unlabeled(tmp_path):

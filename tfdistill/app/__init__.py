@@ -12,6 +12,7 @@ A run's config goes down once, a module per stage:
 | `data_sources.py` | a run's `Data`: the labeled data split, with its unlabeled examples |
 | `data_forms.py`, `unlabeled.py`, `datasets.py` | reading each data form; the unlabeled pool and `labels_per_class`; `Data` and `Split` |
 | `teacher_pass.py` | the teacher's outputs on the training examples, once, and the students' batches |
+| `teacher_cache.py` | `tfdistill cache`: a config's teacher pass on Apache Beam into `cache.path`, which runs then read |
 | `training.py` | training a teacher and a student (shared by runs, the examples and the benchmarks) |
 | `evaluation.py` | size, accuracy and latency of each model, fidelity, the gain |
 | `exports.py` | the distilled student's SavedModel and verified `.tflite` files |

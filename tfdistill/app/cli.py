@@ -1,4 +1,4 @@
-"""The `tfdistill` command line: demo, distill, tune, train-teacher, evaluate, export, benchmark.
+"""The `tfdistill` command line: demo, distill, cache, tune, train-teacher, evaluate, export, benchmark.
 
 This module parses the arguments and hands each command its own: the runs
 (`demo`, `distill`, `tune`) to `tfdistill.app.runs` and `tfdistill.app.demo`,
@@ -24,7 +24,7 @@ TUNE_FAMILIES = ("alone", "kd", "ls_kd", "dkd", "dist")
 _VERBOSITY = commands.VERBOSITY
 BENCHMARKS = [
     "keras_distiller", "offline", "loss_zoo", "recipe_search", "distillation_gain", "default_suite",
-    "function_matching", "guard_overhead", "precision", "cache_integrity",
+    "function_matching", "guard_overhead", "precision", "cache_integrity", "few_labels", "beam_throughput",
 ]
 
 
@@ -161,6 +161,31 @@ def _add_distill(subcommands):
     distill.set_defaults(func=_distill)
 
 
+def _add_cache(subcommands):
+    cache = subcommands.add_parser(
+        "cache",
+        help="Run the teacher over a config's training data on Apache Beam, into the sharded cache cache.path.",
+        description=(
+            "Runs the teacher once over every view of the config's training split (data.*, its labeled examples "
+            "and then its unlabeled pool, as `distill` takes them; distill.views, distill.seed) through Apache "
+            "Beam's RunInference, on any runner, and writes the sharded cache cache.path (a shard per "
+            "cache.examples_per_shard examples, each verified by its integrity record, and a manifest). "
+            "`distill` and `tune` with the same config then read it instead of running the teacher. Run again "
+            "after a failure: complete shards are kept, the rest computed. Needs `pip install 'tfdistill[beam]'`."
+        ),
+    )
+    cache.add_argument("--config", help="a .json or .yaml config file (default: the defaults)")
+    cache.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override one key, e.g. --set cache.path=cache/pool (repeatable; VALUE is JSON)")
+    cache.add_argument(
+        "--runner", nargs=argparse.REMAINDER,
+        help="last: Beam's runner (DirectRunner, DataflowRunner, FlinkRunner, SparkRunner, ...) and every "
+             "pipeline option after it, passed to Beam as they are, e.g. --runner DirectRunner "
+             "--direct_running_mode=multi_processing --direct_num_workers=2 (default: DirectRunner)",
+    )
+    cache.set_defaults(func=commands.cache)
+
+
 def _add_export(subcommands):
     export = subcommands.add_parser(
         "export",
@@ -277,7 +302,8 @@ def build_parser():
     )
     _add_verbose(parser, default=False)
     subcommands = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_demo, _add_export, _add_distill, _add_tune, _add_train_teacher, _add_evaluate, _add_benchmark):
+    for add in (_add_demo, _add_export, _add_distill, _add_cache, _add_tune, _add_train_teacher, _add_evaluate,
+                _add_benchmark):
         add(subcommands)
     for command in subcommands.choices.values():
         # SUPPRESS: a subcommand without `--verbose` keeps the value given before it.

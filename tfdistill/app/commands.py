@@ -1,4 +1,4 @@
-"""The commands of `tfdistill` that are not runs: export, evaluate, train-teacher, benchmark.
+"""The commands of `tfdistill` that are not runs: cache, export, evaluate, train-teacher, benchmark.
 
 Each takes the parsed arguments (`tfdistill.app.cli`) and returns the exit
 status. TensorFlow is imported inside them, so `--help` answers without it.
@@ -57,6 +57,16 @@ def data_from_argument(text, input_shape, data_dir=None, streamed=True):
             f"Received: {text!r}" + ("" if os.path.exists(text) else " (no such file or folder)")
         )
     return data_sources.from_config(config.section("data", **form, data_dir=data_dir, validation_size=0), input_shape)
+
+
+def cache(args):
+    """`tfdistill cache`: the config's teacher pass on Apache Beam into `cache.path`."""
+    from tfdistill.app import config, teacher_cache
+
+    run_config = config.run_config(config.load(args.config) if args.config else None, args.set)
+    runner, *options = args.runner or ["DirectRunner"]
+    teacher_cache.write(run_config, [f"--runner={runner}", *options])
+    return 0
 
 
 def export(args):

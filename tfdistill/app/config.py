@@ -60,6 +60,12 @@ DEFAULTS = {
         "precise_batch_norm": True,
         "labeled_share": None,
     },
+    "cache": {
+        "path": None,
+        "batch_size": 256,
+        "examples_per_shard": 10240,
+        "dtype": "float16",
+    },
     "export": {
         "saved_model": True,
         "tflite": ["float32", "int8"],
@@ -118,6 +124,12 @@ HELP = {
                                   "training ends, so they evaluate as they trained",
     "distill.labeled_share": "null: batches as they come; or the share of labeled examples in every batch of the "
                              "distilled student, the rest from the unlabeled pool (an epoch is then one pass over the pool)",
+    "cache.path": "a sharded cache of the teacher's outputs on the training split (labeled examples and unlabeled "
+                  "pool): `tfdistill cache` writes it on Apache Beam, `distill` and `tune` then read it instead of "
+                  "running the teacher (a folder, or gs://... for the writing; default: the run computes them)",
+    "cache.batch_size": "the teacher's inference batch size in `tfdistill cache`",
+    "cache.examples_per_shard": "examples per shard of that cache, a multiple of cache.batch_size",
+    "cache.dtype": "what the cache stores the teacher's outputs as: float16 or float32",
     "export.saved_model": "export the distilled student as a TF Serving SavedModel",
     "export.tflite": "the TFLite quantizations to export, each verified against the Keras student",
     "export.min_agreement": "the lowest top-1 agreement of a TFLite file with the Keras student on the test "

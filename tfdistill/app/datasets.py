@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from tfdistill.data.pipelines import AUTOTUNE
 from tfdistill.labels import UNLABELED
+from tfdistill.offline.examples import ArrayExamples, ConcatenatedExamples, ImageFiles
 from tfdistill.offline.views import as_inputs
 
 
@@ -106,38 +107,25 @@ class Data:
         shape = tuple(self.raw_shape)
         return shape + (1,) if len(shape) == 2 else shape
 
+    def examples(self, split):
+        """`split`'s examples read by index, as every process reads them (`tfdistill.offline.ArrayExamples`, `ImageFiles`).
+
+        A split of arrays and files gives its arrays' examples first, then the
+        files' (`tfdistill.offline.ConcatenatedExamples`). The run's own
+        teacher pass and `tfdistill cache`'s workers read them from the same
+        description, so both see identical examples.
+        """
+        parts = []
+        if split.x is not None:
+            parts.append(ArrayExamples(split.x))
+        if split.paths is not None:
+            height, width, channels = self.image_shape
+            parts.append(ImageFiles(split.paths, (height, width), channels))
+        return parts[0] if len(parts) == 1 else ConcatenatedExamples(parts)
+
     def load_example(self, split):
         """A TensorFlow function from an index of `split` to its model input (for streamed data)."""
-        read_file = self._file_reader(split.paths) if split.paths is not None else None
-        if split.x is None:
-            return read_file
-        table, count = tf.constant(split.x), len(split.x)
-
-        def from_array(index):
-            raw = tf.gather(table, index)
-            example = tf.cast(raw, tf.float32)
-            if raw.dtype == tf.uint8:
-                example = example / 255.0
-            return example[..., None] if len(example.shape) == 2 else example
-
-        if read_file is None:
-            return from_array
-        return lambda index: tf.cond(index < count, lambda: from_array(index), lambda: read_file(index - count))
-
-    def _file_reader(self, paths):
-        paths = tf.constant(paths)
-        height, width, channels = self.image_shape
-
-        def load(index):
-            image = tf.io.decode_image(tf.io.read_file(tf.gather(paths, index)), channels=channels,
-                                       expand_animations=False)
-            image = tf.cast(image, tf.float32)
-            same = tf.reduce_all(tf.equal(tf.shape(image)[:2], [height, width]))
-            image = tf.cond(same, lambda: image, lambda: tf.image.resize(image, (height, width)))
-            image.set_shape((height, width, channels))
-            return image / 255.0
-
-        return load
+        return self.examples(split).load_example()
 
     def batches(self, split, batch_size=512, limit=None):
         """`(x, y)` batches of `split` as the models take them, in order, never all in memory."""

@@ -1,13 +1,14 @@
 """What a run needs before any work: the teacher, the data and the students' initial weights, checked together."""
 
 import dataclasses
-from typing import Callable
+from typing import Callable, Optional
 
 import keras
 
-from tfdistill.app import data_sources, model_sources
+from tfdistill.app import data_sources, model_sources, teacher_cache
 from tfdistill.app.datasets import Data
 from tfdistill.errors import ConfigError
+from tfdistill.offline import ShardedArray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,11 +21,15 @@ class RunInputs:
             the training split.
         make_student: `make_student(name)` returns a fresh student with the
             run's initial weights.
+        teacher_outputs: the teacher's outputs on the training split read
+            from `cache.path` (`tfdistill cache`), `(views, n, ..., classes)`;
+            `None`: the run computes them.
     """
 
     teacher: keras.Model
     data: Data
     make_student: Callable[..., keras.Model]
+    teacher_outputs: Optional[ShardedArray] = None
 
 
 def load_inputs(config, same_weights=True):
@@ -33,7 +38,8 @@ def load_inputs(config, same_weights=True):
     Everything is loaded and checked here, before any folder is written or
     the teacher runs: a missing file, a signature or data the models cannot
     take, labels or class names that do not match the outputs, unlabeled
-    examples of another form than the labeled ones.
+    examples of another form than the labeled ones, a `cache.path` that is
+    incomplete, damaged or of another teacher, training split or settings.
 
     Args:
         config: a `tfdistill.app.sections.RunConfig`.
@@ -56,4 +62,5 @@ def load_inputs(config, same_weights=True):
         same_weights=same_weights,
     )
     model_sources.check_models_and_data(teacher, make_student(), data)
-    return RunInputs(teacher, data, make_student)
+    outputs = None if config.cache.path is None else teacher_cache.read(config, teacher, data)
+    return RunInputs(teacher, data, make_student, outputs)

@@ -6,7 +6,9 @@
       metrics/NAME.csv       loss terms and accuracies per epoch (scratch, distilled)
       tensorboard/NAME/      TensorBoard logs
       checkpoints/           backups while training (resume after a crash), final .keras students
-      cache/                 a streamed training split's teacher logits (.npy, read memory-mapped)
+      cache/                 a streamed training split's teacher logits (.npy, read memory-mapped); with
+                             `cache.path` (`tfdistill cache`) read from there, only the rows of the labeled
+                             examples the student alone trains on
       export/                the distilled student: SavedModel (NAME/VERSION) and verified .tflite files
       report.md, plots/      the report and its PNG plots
 """

@@ -28,9 +28,10 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
     """Runs a `RunConfig` into `run_dir` and returns the results dict.
 
     The teacher's outputs are computed once for `distill.views` augmented
-    views; the student alone (the same initial weights and steps, soft weight
-    0, on the labeled examples only) and the distilled student (on the labeled
-    and unlabeled ones) train with validation on a held-out labeled split;
+    views, or read from `cache.path` (made by `tfdistill cache`); the student
+    alone (the same initial weights and steps, soft weight 0, on the labeled
+    examples only) and the distilled student (on the labeled and unlabeled
+    ones) train with validation on a held-out labeled split;
     both are tested on the test split; the distilled student is exported and
     verified; the comparison is printed and a report with plots written.
 
@@ -58,10 +59,7 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
           f"{len(data.test):,} test examples, {len(data.class_names)} classes"
           + (f" ({len(data.train.labeled):,} training examples labeled)" if len(data.train.labeled) < len(data.train)
              else "") + (" (streamed from disk)" if data.streamed else ""))
-    print(f"Caching the teacher's logits for {len(data.train):,} examples x {settings.views} views")
-    passed = teacher_pass(inputs.teacher, _training_examples(data), settings,
-                          cache_path=os.path.join(run_dir, "cache", "teacher_logits.npy"),
-                          cache_dir=config.teacher.cache_dir, verbose=verbose)
+    passed = _teacher_pass(config, inputs, run_dir, verbose)
     students, histories, seen = _train_students(run_dir, inputs, passed, settings, verbose)
 
     results, fidelity, predictions, tflite = _test_and_export(config, inputs, passed, students, seen, run_dir, verbose)
@@ -107,6 +105,19 @@ def _test_and_export(config, inputs, passed, students, seen, run_dir, verbose):
         results["gain"] = gain
     predictions = {name: logits.argmax(-1) for name, logits in test_logits.items()}
     return results, fidelity, predictions, exports.tflite
+
+
+def _teacher_pass(config, inputs, run_dir, verbose):
+    """The run's teacher pass (`RUN_DIR/cache/` for outputs on disk), or the outputs `cache.path` holds."""
+    outputs = inputs.teacher_outputs
+    if outputs is None:
+        print(f"Caching the teacher's logits for {len(inputs.data.train):,} examples x {config.distill.views} views")
+    else:
+        print(f"Teacher logits: {config.cache.path} ({outputs.shape[1]:,} examples x {outputs.shape[0]} views, "
+              "integrity checked)")
+    return teacher_pass(inputs.teacher, _training_examples(inputs.data), config.distill,
+                        cache_path=os.path.join(run_dir, "cache", "teacher_logits.npy"),
+                        cache_dir=config.teacher.cache_dir, outputs=outputs, verbose=verbose)
 
 
 def _training_examples(data):
@@ -164,11 +175,12 @@ def _train_or_reuse(run_dir, name, inputs, train, settings, validation, batch_no
 def run_tuning(config, run_dir, families=None, seeds=(0, 1, 2), overwrite=False, verbose=1):
     """Searches a distillation recipe for a `RunConfig` (`tfdistill tune`) into `run_dir`.
 
-    The teacher's logits are cached for `distill.views` views as in a run;
-    `tfdistill.tuning.tune_recipe` searches loss family, temperature, weights
-    and learning rate on the config's validation split (`data.validation_size`
-    held-out training images), with the student alone as a candidate, then
-    compares the best recipe with the student alone over `seeds`.
+    The teacher's logits are cached for `distill.views` views (or read from
+    `cache.path`) as in a run; `tfdistill.tuning.tune_recipe` searches loss
+    family, temperature, weights and learning rate on the config's validation
+    split (`data.validation_size` held-out training images), with the student
+    alone as a candidate, then compares the best recipe with the student alone
+    over `seeds`.
 
     Writes `config.json`, `run.json` (status, the recipes, the gains and the
     summary), `tuner/` (the search's trials: an interrupted search resumes) and
@@ -192,9 +204,7 @@ def run_tuning(config, run_dir, families=None, seeds=(0, 1, 2), overwrite=False,
         )
     start = time.time()
     run_folder.start(run_dir, resolved)
-    passed = teacher_pass(inputs.teacher, _training_examples(data), settings,
-                          cache_path=os.path.join(run_dir, "cache", "teacher_logits.npy"),
-                          cache_dir=config.teacher.cache_dir, verbose=verbose)
+    passed = _teacher_pass(config, inputs, run_dir, verbose)
     test_limit = config.export.verify_examples if data.streamed else None
     result = tuning.tune_recipe(
         inputs.teacher, inputs.make_student, passed.batches(), data.arrays(data.validation), settings.epochs,

@@ -18,6 +18,7 @@ from tfdistill.errors import ConfigError
 
 DATASETS = ("fashion_mnist",)
 TEACHER_OUTPUTS = ("logits", "probabilities")
+CACHE_DTYPES = ("float16", "float32")
 
 
 def closest(key, valid):
@@ -197,6 +198,32 @@ class DistillSection(_Section):
 
 
 @dataclasses.dataclass(frozen=True)
+class CacheSection(_Section):
+    """`cache`: the sharded cache of the teacher's outputs that `tfdistill cache` writes and runs read."""
+
+    NAME = "cache"
+    path: Optional[str]
+    batch_size: int
+    examples_per_shard: int
+    dtype: str
+
+    def check(self):
+        _at_least(self, "batch_size", 1)
+        _at_least(self, "examples_per_shard", 1)
+        if self.examples_per_shard % self.batch_size:
+            raise ConfigError(
+                "Invalid value for `cache.examples_per_shard`: expected a multiple of `cache.batch_size` "
+                f"({self.batch_size}), so that shards hold whole inference batches. Received: {self.examples_per_shard}"
+            )
+        if self.dtype not in CACHE_DTYPES:
+            raise ConfigError(
+                f"Invalid value for `cache.dtype`: expected 'float16' or 'float32'. Received: {self.dtype!r}"
+            )
+        if self.path is not None and not isinstance(self.path, str):
+            raise ConfigError(f"Invalid value for `cache.path`: expected a folder's path. Received: {self.path!r}")
+
+
+@dataclasses.dataclass(frozen=True)
 class ExportSection(_Section):
     """`export`: where the distilled student goes and how its TFLite files are verified."""
 
@@ -230,6 +257,7 @@ class RunConfig:
     teacher: TeacherSection
     student: StudentSection
     distill: DistillSection
+    cache: CacheSection
     export: ExportSection
 
     def __post_init__(self):
@@ -251,4 +279,5 @@ class RunConfig:
         return {field.name: getattr(self, field.name).to_dict() for field in dataclasses.fields(self)}
 
 
-SECTIONS = {cls.NAME: cls for cls in (DataSection, TeacherSection, StudentSection, DistillSection, ExportSection)}
+SECTIONS = {cls.NAME: cls for cls in (DataSection, TeacherSection, StudentSection, DistillSection, CacheSection,
+                                      ExportSection)}

@@ -3,9 +3,11 @@
 Examples held in memory get their outputs in memory (or from a keyed cache
 on disk, `teacher.cache_dir`); examples read by index (a streamed image
 folder, or a top-k cache of a vocabulary) get them written once to a file and
-read back memory-mapped. Every call of `TeacherPass.batches` gives a new
-pipeline that yields the same batches in the same order, so two students
-trained one after the other see the same data.
+read back memory-mapped. Outputs computed before, by `tfdistill cache` on
+Apache Beam (`cache.path`), take the place of the teacher's pass: they cover
+the same examples in the same order, so the batches are the same. Every call
+of `TeacherPass.batches` gives a new pipeline that yields the same batches in
+the same order, so two students trained one after the other see the same data.
 """
 
 import dataclasses
@@ -82,8 +84,8 @@ class TeacherPass:
         return self._make(labeled_only)
 
 
-def teacher_pass(teacher, examples, settings, cache_path=None, top_k=None, cache_dir=None, verbose=0):
-    """Runs the teacher once over every training example and view.
+def teacher_pass(teacher, examples, settings, cache_path=None, top_k=None, cache_dir=None, outputs=None, verbose=0):
+    """Runs the teacher once over every training example and view, or takes its outputs computed before.
 
     Args:
         teacher: the teacher `keras.Model`.
@@ -96,6 +98,11 @@ def teacher_pass(teacher, examples, settings, cache_path=None, top_k=None, cache
         top_k: keep the `k` largest logits of each example (a file cache).
         cache_dir: a folder that keeps in-memory examples' outputs between
             runs (`tfdistill.offline.cached_teacher_logits`).
+        outputs: the teacher's outputs on every view of `examples`, computed
+            before: `(views, n, ..., classes)`, e.g. the
+            `tfdistill.offline.ShardedArray` of `tfdistill cache`. The
+            teacher does not run; the labeled rows of examples read by `load`
+            are copied beside `cache_path` for the student alone.
         verbose: 1 shows progress bars.
 
     Returns:
@@ -103,19 +110,22 @@ def teacher_pass(teacher, examples, settings, cache_path=None, top_k=None, cache
     """
     labeled = examples.labeled
     if examples.load is None and top_k is None:
-        logits = offline.cached_teacher_logits(teacher, examples.x, views=settings.views, seed=settings.seed,
-                                               cache_dir=cache_dir, verbose=verbose)
+        if outputs is None:
+            logits = offline.cached_teacher_logits(teacher, examples.x, views=settings.views, seed=settings.seed,
+                                                   cache_dir=cache_dir, verbose=verbose)
+        else:
+            logits = np.asarray(outputs)
         pipeline = _in_memory(examples, logits, settings)
         view_0 = logits[0]
     else:
         load = examples.load if examples.load is not None else _from_table(examples.x)
-        if not os.path.exists(cache_path):  # written under a temporary name: present means complete
+        if outputs is None and not os.path.exists(cache_path):  # written under a temporary name: present means complete
             os.makedirs(os.path.dirname(cache_path), exist_ok=True)
             offline.write_teacher_logits(teacher, load, examples.count, cache_path, views=settings.views,
                                          seed=settings.seed, verbose=verbose, top_k=top_k,
                                          temperature=settings.temperature if top_k else None)
-        pipeline = _streamed(examples, load, cache_path, settings)
-        view_0 = None if top_k else np.load(cache_path, mmap_mode="r")[0]
+        pipeline = _streamed(examples, load, cache_path, settings, outputs)
+        view_0 = None if top_k else (np.load(cache_path, mmap_mode="r") if outputs is None else outputs)[0]
     steps = steps_per_epoch(examples.y, settings.batch_size, settings.labeled_share)
 
     def make(labeled_only):
@@ -160,31 +170,36 @@ def _in_memory(examples, logits, settings):
     return make
 
 
-def _streamed(examples, load, path, settings):
-    """`make(indices)`: `streaming_offline_dataset` of every example, or of `indices` (their rows copied once)."""
+def _streamed(examples, load, path, settings, outputs=None):
+    """`make(indices)`: `streaming_offline_dataset` of every example, or of `indices` (their rows copied once).
+
+    The outputs are the cache at `path`, or `outputs` when given; the rows of `indices` go beside `path`.
+    """
     options = dict(batch_size=settings.batch_size, seed=settings.seed, view_seed=settings.seed)
+    cache = path if outputs is None else outputs
 
     def make(indices):
         if indices is None:
-            return offline.streaming_offline_dataset(load, examples.y, path, sample_weight=examples.sample_weight,
+            return offline.streaming_offline_dataset(load, examples.y, cache, sample_weight=examples.sample_weight,
                                                      labeled_share=settings.labeled_share, **options)
         table = tf.constant(indices, tf.int64)
         return offline.streaming_offline_dataset(
-            lambda index: load(tf.gather(table, index)), np.asarray(examples.y)[indices], _subset_cache(path, indices),
-            sample_weight=_rows(examples.sample_weight, indices), **options,
+            lambda index: load(tf.gather(table, index)), np.asarray(examples.y)[indices],
+            _subset_cache(path, indices, outputs), sample_weight=_rows(examples.sample_weight, indices), **options,
         )
 
     return make
 
 
-def _subset_cache(path, indices):
-    """`PATH.labeled.npy`: the rows of `indices` of the `.npy` cache at `path`, copied a view at a time, once."""
-    if os.path.isdir(path):
+def _subset_cache(path, indices, outputs=None):
+    """`PATH.labeled.npy`: the rows of `indices` of the cache at `path` (or of `outputs`), copied a view at a time, once."""
+    if outputs is None and os.path.isdir(path):
         raise ValueError("Invalid value for argument `top_k`: a top-k cache of partly labeled examples is not supported.")
     subset_path = f"{os.path.splitext(path)[0]}.labeled.npy"
     if os.path.exists(subset_path):
         return subset_path
-    cache = np.load(path, mmap_mode="r")
+    os.makedirs(os.path.dirname(subset_path), exist_ok=True)
+    cache = np.load(path, mmap_mode="r") if outputs is None else outputs
     staging = temporary_path(subset_path, ".npy")
     rows = np.lib.format.open_memmap(staging, mode="w+", dtype=cache.dtype, shape=(cache.shape[0], len(indices), *cache.shape[2:]))
     for view in range(cache.shape[0]):
