@@ -18,7 +18,7 @@ no training cost), or `assistant`, a teacher assistant (Mirzadeh et al., AAAI
 teacher and student), distilled from the shipped teacher with KD at T=1 on the
 same views for `--assistant-epochs`, then used as the student's teacher.
 `second`, `early` and `ensemble` need a second teacher: the shipped
-teacher's recipe (`tfdistill.app.training.train_teacher`, 24 epochs) with
+teacher's recipe (`tfdistill.app.training.train_image_teacher`, 24 epochs) with
 another seed, trained on the 50,000 training images of the split and kept in
 `--second-teacher` (trained once, then reused). `second` is it when trained,
 `early` its checkpoint after `--early-epoch` epochs (an early-stopped teacher,
@@ -39,7 +39,7 @@ import tfdistill
 from tfdistill import offline
 from common import shipped_teacher, validation_split
 from tfdistill.app.models import build_separable_student, build_student
-from tfdistill.app.training import train_teacher
+from tfdistill.app.training import train_image_teacher
 from tfdistill.stats import paired_difference
 
 STUDENTS = {
@@ -78,7 +78,7 @@ def second_teachers(directory, x_train, y_train, early_epoch, epochs=24):
     if not os.path.exists(final):
         os.makedirs(directory, exist_ok=True)
         checkpoint = keras.callbacks.ModelCheckpoint(os.path.join(directory, "epoch_{epoch:02d}.keras"))
-        train_teacher(x_train, y_train, epochs=epochs, seed=1, verbose=2, callbacks=[checkpoint]).save(final)
+        train_image_teacher(x_train, y_train, epochs=epochs, seed=1, verbose=2, callbacks=[checkpoint]).save(final)
     return keras.saving.load_model(final), keras.saving.load_model(early)
 
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from common import shipped_teacher, validation_split
 from tfdistill import offline
-from tfdistill.app import training
-from tfdistill.app.config import DEFAULTS
+from tfdistill.app import config, training
+from tfdistill.app.model_sources import with_initial_weights
 from tfdistill.app.models import build_student
 
 # name: (temperature, hard_weight, soft_weight); soft_weight 0 is the student alone.
@@ -50,20 +50,20 @@ def main():
     logits = offline.compute_teacher_logits(teacher, x_train, views=args.views, verbose=0)
     results = {}
     for seed in args.seeds:
-        train = offline.offline_dataset(x_train, y_train, logits, seed=seed)
         keras.utils.set_random_seed(seed)
-        initial = build_student(width=args.width).get_weights()
+        make_student = with_initial_weights(lambda name: build_student(width=args.width, name=name),
+                                            build_student(width=args.width))
         for name in args.configs:
             temperature, hard, soft = CONFIGS[name]
-            settings = dict(
-                DEFAULTS["distill"], epochs=args.epochs, temperature=temperature, hard_weight=hard,
+            settings = config.section(
+                "distill", epochs=args.epochs, temperature=temperature, hard_weight=hard,
                 soft_weight=soft if soft else 0.5, seed=seed, learning_rate=args.learning_rate,
                 precise_batch_norm=False,
             )
             start = time.time()
-            student, _ = training.train_student(
-                teacher, train, initial, settings, args.width, soft=soft > 0, verbose=0
-            )
+            # A new pipeline per configuration: each sees the same order and views.
+            train = offline.offline_dataset(x_train, y_train, logits, seed=seed)
+            student, _ = training.train_student(teacher, make_student, train, settings, distil=soft > 0, verbose=0)
             acc = training.accuracy(student, x_val, y_val)
             results.setdefault(name, []).append(acc)
             print(f"seed {seed} {name:<18} val {acc:.2%}  ({time.time() - start:.0f} s)", flush=True)

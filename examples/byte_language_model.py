@@ -15,7 +15,7 @@ int32 byte tokens (`tasks.text_corpus.byte_tokens`).
 import argparse
 import time
 
-from tasks.comparison import Recipe, compare_alone_and_distilled
+from tasks.comparison import compare_alone_and_distilled, task_recipe
 from tasks.text_corpus import language_model_data
 from tasks.text_models import byte_tcn_language_model, byte_transformer_language_model
 
@@ -43,8 +43,10 @@ compare_alone_and_distilled(
     data,
     make_teacher=lambda: byte_transformer_language_model(LENGTH),
     make_student=lambda name: byte_tcn_language_model(LENGTH, name=name),
-    recipe=Recipe(epochs=args.epochs, teacher_epochs=args.teacher_epochs, learning_rate=3e-3,
-                  teacher_learning_rate=1e-3, batch_size=64, top_k=args.top_k, hard_weight=args.hard_weight),
+    recipe=task_recipe(epochs=args.epochs, learning_rate=3e-3, batch_size=64, hard_weight=args.hard_weight),
+    teacher_epochs=args.teacher_epochs,
+    teacher_learning_rate=1e-3,
+    top_k=args.top_k,
     output_dir=args.output,
     verify_examples=500,
     # Per token over 257 bytes, many top-1 choices are near-ties that int8 rounding flips

@@ -16,7 +16,7 @@ from 20 to 7600 Hz, log(power + 1e-6)).
 import argparse
 import time
 
-from tasks.comparison import Recipe, compare_alone_and_distilled
+from tasks.comparison import compare_alone_and_distilled, task_recipe
 from tasks.speech_corpus import log_mel_features, synthesize_keywords
 from tasks.speech_models import ds_cnn, keyword_cnn
 
@@ -46,8 +46,9 @@ compare_alone_and_distilled(
     data,
     make_teacher=lambda: keyword_cnn(num_classes=num_classes, widths=(32, 64, 128), features=data["x_train"]),
     make_student=lambda name: ds_cnn(num_classes=num_classes, features=data["x_train"], name=name),
-    recipe=Recipe(epochs=args.epochs, teacher_epochs=args.teacher_epochs, learning_rate=3e-3,
-                  teacher_learning_rate=2e-3, batch_size=64),
+    recipe=task_recipe(epochs=args.epochs, learning_rate=3e-3, batch_size=64),
+    teacher_epochs=args.teacher_epochs,
+    teacher_learning_rate=2e-3,
     output_dir=args.output,
     overwrite=args.overwrite,
 )

@@ -13,7 +13,7 @@ the exported `student_int8.tflite`'s input: `tasks.text_corpus.byte_tokens`.
 import argparse
 import time
 
-from tasks.comparison import Recipe, compare_alone_and_distilled
+from tasks.comparison import compare_alone_and_distilled, task_recipe
 from tasks.text_corpus import language_id_data
 from tasks.text_models import byte_cnn_classifier, byte_transformer_classifier
 
@@ -38,8 +38,9 @@ compare_alone_and_distilled(
     data,
     make_teacher=lambda: byte_transformer_classifier(args.length, num_classes),
     make_student=lambda name: byte_cnn_classifier(args.length, num_classes, name=name),
-    recipe=Recipe(epochs=args.epochs, teacher_epochs=args.teacher_epochs, learning_rate=5e-3,
-                  teacher_learning_rate=1e-3, batch_size=128),
+    recipe=task_recipe(epochs=args.epochs, learning_rate=5e-3, batch_size=128),
+    teacher_epochs=args.teacher_epochs,
+    teacher_learning_rate=1e-3,
     output_dir=args.output,
     overwrite=args.overwrite,
 )

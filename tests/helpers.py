@@ -83,6 +83,26 @@ def digits_image_folder(path, per_class=30, size=16, split=True):
     return str(path)
 
 
+def pool_npz(path, images):
+    """`images` as an `.npz` of unlabeled examples (`data.unlabeled`)."""
+    np.savez(path, x=images)
+    return str(path)
+
+
+def flat_image_folder(path, images, size=None):
+    """`images` as PNGs directly in `path` (no class folders), resized to `size` px."""
+    import tensorflow as tf
+
+    os.makedirs(path, exist_ok=True)
+    for index, image in enumerate(images):
+        pixels = image[..., None].astype("float32")
+        if size:
+            pixels = tf.image.resize(pixels, (size, size), method="nearest")
+        with open(os.path.join(path, f"{index:04d}.png"), "wb") as f:
+            f.write(tf.io.encode_png(tf.cast(pixels, tf.uint8)).numpy())
+    return str(path)
+
+
 def digits_cnn(input_shape=(8, 8, 1), filters=4, classes=10, name="model", flatten=False):
     """A small CNN for the digits; `filters=4` is a student, `filters=16, flatten=True` a teacher."""
     x_in = keras.Input(input_shape, name="image")

@@ -174,6 +174,16 @@ def read_cache(cache_dir, key):
     folder = cache_path(cache_dir, key)
     if not os.path.isdir(folder):
         return None
+    return read_folder(folder, key)
+
+
+def read_folder(folder, key=None):
+    """The verified arrays of the cache folder `folder` (name -> array), memory-mapped.
+
+    Raises:
+        CacheIntegrityError: the folder is damaged (see `verify`), written for
+            another `key`, or an array is not what its record says.
+    """
     record = verify(folder, key)
     arrays = {}
     for name, entry in record["arrays"].items():

@@ -2,14 +2,16 @@
 
 The task examples (`examples/keyword_spotting.py`, `examples/language_id.py`,
 `examples/byte_language_model.py`) build their data and models and call
-`compare_alone_and_distilled`. It trains the teacher (or reuses the one
-saved in the output folder), runs it once over the training data (an
-offline cache: in memory, or with `top_k` a memory-mapped top-k cache on
+`compare_alone_and_distilled`, which runs them through the pieces of a
+`tfdistill distill` run (`tfdistill.app`): it trains the teacher (or reuses
+the one saved in the output folder), runs it once over the training data (the
+teacher's pass: in memory, or with `top_k` a memory-mapped top-k cache on
 disk), trains the student twice from the same initial weights on the same
 batches in the same order, once on the labels alone (soft weight 0) and once
 distilled, and exports the distilled student to int8 TFLite, verified against
-the Keras model. Logits with positions (a language model's tokens) are
-compared per position, padding weighted out.
+the Keras model. What is the task's own stays here: logits with positions (a
+language model's tokens) are compared per position, padding weighted out, and
+the cross-entropy is given in bits.
 """
 
 import dataclasses
@@ -22,41 +24,26 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfdistill import losses
-from tfdistill.app.training import cosine_adam, keras_file_size
-from tfdistill.distiller import Distiller
-from tfdistill.export import export_tflite
+from tfdistill.app import config
+from tfdistill.app.evaluation import keras_file_size
+from tfdistill.app.exports import export_tflite_files
+from tfdistill.app.model_sources import with_initial_weights
+from tfdistill.app.teacher_pass import TrainingExamples, teacher_pass
+from tfdistill.app.training import train_student, train_teacher
 from tfdistill.fidelity import fidelity_from_logits
-from tfdistill.offline import compute_teacher_logits, offline_dataset, streaming_offline_dataset, write_teacher_logits
 
 
-@dataclasses.dataclass
-class Recipe:
-    """How the students train: the same optimizer, epochs and batches for both runs.
+def task_recipe(**keys):
+    """The students' recipe: a config's `distill` section with `keys` changed (`epochs`, `learning_rate`, ...).
 
-    Attributes:
-        epochs: epochs of each student run.
-        learning_rate: Adam's peak rate (cosine decay to 0).
-        batch_size: examples per batch.
-        soft_loss: the distilled run's soft loss (a name or a loss).
-        temperature: its temperature.
-        hard_weight: the distilled run's label weight (the alone run has 1).
-        teacher_epochs: epochs of the teacher, when it is trained.
-        teacher_learning_rate: the teacher's peak rate.
-        top_k: cache the teacher's top-k logits (on disk) instead of all.
-        seed: seed of the initial weights and the batch order.
+    One view (the examples are not images to flip and shift) and the
+    BatchNorm statistics as trained, unless `keys` say otherwise.
+
+    Example:
+        >>> task_recipe(epochs=20, batch_size=64).views
+        1
     """
-
-    epochs: int = 20
-    learning_rate: float = 3e-3
-    batch_size: int = 128
-    soft_loss: str = "kd"
-    temperature: float = 1.0
-    hard_weight: float = 0.0
-    teacher_epochs: int = 20
-    teacher_learning_rate: float = 1e-3
-    top_k: Optional[int] = None
-    seed: int = 0
+    return config.section("distill", **{"views": 1, "precise_batch_norm": False, **keys})
 
 
 def _weighted_accuracy(logits, y, weights=None):
@@ -82,66 +69,16 @@ def _dataset(x, y, weights, batch_size, seed):
     )
 
 
-def train_teacher(model, data, recipe, verbose=2):
-    """Trains a teacher on the labels with Adam and cosine decay; returns it."""
-    keras.utils.set_random_seed(recipe.seed)
-    train = _dataset(data["x_train"], data["y_train"], data.get("w_train"), recipe.batch_size, recipe.seed)
-    model.compile(
-        optimizer=cosine_adam(recipe.teacher_learning_rate, recipe.teacher_epochs * len(train), len(train)),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        weighted_metrics=["accuracy"],
-    )
-    model.fit(train, epochs=recipe.teacher_epochs, verbose=verbose, shuffle=False)  # the dataset shuffles
-    return model
-
-
-def _teacher_cache(teacher, data, recipe, output_dir):
-    """The teacher's outputs on the training data, once: in memory, or a top-k cache on disk."""
-    if recipe.top_k is None:
-        logits = compute_teacher_logits(teacher, data["x_train"], batch_size=512, verbose=0)
-        return lambda: offline_dataset(
-            data["x_train"], data["y_train"], logits, batch_size=recipe.batch_size, seed=recipe.seed,
-            sample_weight=data.get("w_train"),
-        )
-    path = os.path.join(output_dir, "cache", f"teacher_top{recipe.top_k}_T{recipe.temperature:g}")
-    table = tf.constant(data["x_train"])
-    load = lambda index: tf.gather(table, index)  # noqa: E731
-    if not os.path.exists(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        write_teacher_logits(teacher, load, len(data["x_train"]), path, batch_size=256, verbose=0,
-                             top_k=recipe.top_k, temperature=recipe.temperature)
-    return lambda: streaming_offline_dataset(
-        load, data["y_train"], path, batch_size=recipe.batch_size, seed=recipe.seed,
-        sample_weight=data.get("w_train"),
-    )
-
-
-def _train_student(teacher, make_student, initial_weights, make_train, recipe, distil, name, verbose):
-    keras.utils.set_random_seed(recipe.seed)
-    student = make_student(name)
-    student.set_weights(initial_weights)
-    train = make_train()
-    soft_loss = losses.get(recipe.soft_loss)
-    soft_loss.temperature = recipe.temperature
-    distiller = Distiller(teacher, student)
-    distiller.compile(
-        optimizer=cosine_adam(recipe.learning_rate, recipe.epochs * len(train)),
-        soft_loss=soft_loss,
-        hard_weight=recipe.hard_weight if distil else 1.0,
-        soft_weight=1.0 if distil else 0.0,
-        metrics=["accuracy"],
-    )
-    distiller.fit(train, epochs=recipe.epochs, verbose=verbose)
-    return student
-
-
 def compare_alone_and_distilled(
     task: str,
     data: dict,
     make_teacher: Callable[[], keras.Model],
     make_student: Callable[[str], keras.Model],
-    recipe: Recipe,
+    recipe,
     output_dir: str,
+    teacher_epochs: int = 20,
+    teacher_learning_rate: float = 1e-3,
+    top_k: Optional[int] = None,
     verify_examples: Optional[int] = None,
     min_agreement: float = 0.95,
     verbose: int = 2,
@@ -156,9 +93,14 @@ def compare_alone_and_distilled(
         make_teacher: builds an untrained teacher.
         make_student: `name -> ` a fresh student; its first call's weights
             are both runs' initial weights.
-        recipe: a `Recipe`.
+        recipe: the students' recipe, a `distill` section (`task_recipe`):
+            epochs, learning rate, batch size, soft loss, temperature, the
+            distilled run's hard weight (the alone run's is 1), seed.
         output_dir: where `teacher.keras` is read or written, and the
             students, `student_int8.tflite`, the cache and `results.json` go.
+        teacher_epochs, teacher_learning_rate: the teacher's training, when
+            it is trained.
+        top_k: cache the teacher's top-k logits (on disk) instead of all.
         verify_examples: test examples the int8 model is verified on (a
             random subset of this size; `None`: all).
         min_agreement: lowest top-1 agreement of the int8 model with Keras.
@@ -169,6 +111,31 @@ def compare_alone_and_distilled(
     Returns:
         The results (also written to `output_dir/results.json`).
     """
+    _check_output_dir(output_dir, overwrite)
+    seconds = {}
+    teacher = _teacher(make_teacher, data, recipe, teacher_epochs, teacher_learning_rate, output_dir, seconds, verbose)
+
+    start = time.perf_counter()
+    examples = TrainingExamples(data["y_train"], x=data["x_train"], sample_weight=data.get("w_train"))
+    cache = os.path.join(output_dir, "cache", f"teacher_top{top_k}_T{recipe.temperature:g}") if top_k else None
+    passed = teacher_pass(teacher, examples, recipe, cache_path=cache, top_k=top_k)
+    seconds["teacher_cache"] = time.perf_counter() - start
+
+    students = _train_pair(teacher, make_student, passed, recipe, output_dir, seconds, verbose)
+    results = _test(task, data, teacher, students, recipe, teacher_epochs, teacher_learning_rate, top_k)
+    start = time.perf_counter()
+    results["int8"] = dataclasses.asdict(_export_int8(students["distilled"], data, recipe.seed, output_dir,
+                                                      verify_examples, min_agreement))
+    seconds["export"] = time.perf_counter() - start
+    results["accuracy"]["distilled_int8"] = results["int8"]["accuracy"]
+    results["seconds"] = seconds
+    with open(os.path.join(output_dir, "results.json"), "w") as file:
+        json.dump(results, file, indent=2)
+    print(summary(results))
+    return results
+
+
+def _check_output_dir(output_dir, overwrite):
     outputs = ["student_alone.keras", "student_distilled.keras", "student_int8.tflite", "results.json"]
     existing = [name for name in outputs if os.path.exists(os.path.join(output_dir, name))]
     if existing and not overwrite:
@@ -178,38 +145,48 @@ def compare_alone_and_distilled(
             "(`--overwrite`) to replace them (the saved teacher is reused either way)."
         )
     os.makedirs(output_dir, exist_ok=True)
-    seconds = {}
-    teacher_path = os.path.join(output_dir, "teacher.keras")
-    start = time.perf_counter()
-    if os.path.exists(teacher_path):
-        teacher = keras.models.load_model(teacher_path)
-        print(f"Teacher: {teacher_path} (reused)")
-    else:
-        print(f"Training the teacher ({recipe.teacher_epochs} epochs):")
-        teacher = train_teacher(make_teacher(), data, recipe, verbose)
-        teacher.save(teacher_path)
-        seconds["teacher"] = time.perf_counter() - start
 
-    start = time.perf_counter()
-    make_train = _teacher_cache(teacher, data, recipe, output_dir)
-    seconds["teacher_cache"] = time.perf_counter() - start
 
+def _teacher(make_teacher, data, recipe, epochs, learning_rate, output_dir, seconds, verbose):
+    """The teacher saved in `output_dir`, or a new one trained on the labels (and saved there)."""
+    path = os.path.join(output_dir, "teacher.keras")
+    if os.path.exists(path):
+        print(f"Teacher: {path} (reused)")
+        return keras.models.load_model(path)
+    print(f"Training the teacher ({epochs} epochs):")
+    start = time.perf_counter()
+    model = make_teacher()
     keras.utils.set_random_seed(recipe.seed)
-    initial_weights = make_student("student_initial").get_weights()
+    train = _dataset(data["x_train"], data["y_train"], data.get("w_train"), recipe.batch_size, recipe.seed)
+    teacher = train_teacher(model, train, epochs, learning_rate, seed=recipe.seed, verbose=verbose)
+    teacher.save(path)
+    seconds["teacher"] = time.perf_counter() - start
+    return teacher
+
+
+def _train_pair(teacher, make_student, passed, recipe, output_dir, seconds, verbose):
+    """The student alone and distilled, from the same initial weights on the same batches; each saved."""
+    keras.utils.set_random_seed(recipe.seed)
+    make = with_initial_weights(make_student, make_student("student_initial"))
     students = {}
     for run, distil in (("alone", False), ("distilled", True)):
         print(f"Student {run} ({recipe.epochs} epochs):")
         start = time.perf_counter()
-        students[run] = _train_student(teacher, make_student, initial_weights, make_train, recipe, distil,
-                                       f"student_{run}", verbose)
+        students[run], _ = train_student(teacher, make, passed.batches(), recipe, distil=distil, name=f"student_{run}",
+                                         verbose=verbose)
         seconds[f"student_{run}"] = time.perf_counter() - start
         students[run].save(os.path.join(output_dir, f"student_{run}.keras"))
+    return students
 
+
+def _test(task, data, teacher, students, recipe, teacher_epochs, teacher_learning_rate, top_k):
+    """The task's measures of the teacher and both students on the test data."""
     x_test, y_test, w_test = data["x_test"], data["y_test"], data.get("w_test")
     teacher_logits = teacher.predict(x_test, batch_size=512, verbose=0)
     results = {
         "task": task,
-        "recipe": dataclasses.asdict(recipe),
+        "recipe": {**recipe.to_dict(), "teacher_epochs": teacher_epochs,
+                   "teacher_learning_rate": teacher_learning_rate, "top_k": top_k},
         "train_examples": int(len(data["x_train"])),
         "test_examples": int(len(x_test)),
         "parameters": {"teacher": int(teacher.count_params()), "student": int(students["alone"].count_params())},
@@ -224,27 +201,22 @@ def compare_alone_and_distilled(
         results["cross_entropy_bits"][run] = _cross_entropy_bits(logits, y_test, w_test)
         fidelity = fidelity_from_logits(teacher_logits, logits, y_test, w_test)
         results["fidelity"][run] = {"top1_agreement": fidelity.top1_agreement, "kl": fidelity.kl_divergence}
+    return results
 
-    start = time.perf_counter()
-    rng = np.random.default_rng(recipe.seed)
+
+def _export_int8(student, data, seed, output_dir, verify_examples, min_agreement):
+    """The int8 `.tflite` file, calibrated on 200 training examples and verified on the test data (or a subset)."""
+    x_test, y_test, w_test = data["x_test"], data["y_test"], data.get("w_test")
+    rng = np.random.default_rng(seed)
     calibration = data["x_train"][rng.permutation(len(data["x_train"]))[:200]]
     subset = np.arange(len(x_test))
     if verify_examples is not None and verify_examples < len(x_test):
         subset = np.sort(rng.permutation(len(x_test))[:verify_examples])
-    tflite_path = os.path.join(output_dir, "student_int8.tflite")
-    report = export_tflite(
-        students["distilled"], tflite_path, x_test[subset], y_test[subset], "int8",
-        representative_data=calibration, min_agreement=min_agreement, overwrite=True,
-        sample_weight=None if w_test is None else w_test[subset],
-    )
-    seconds["export"] = time.perf_counter() - start
-    results["int8"] = dataclasses.asdict(report)
-    results["accuracy"]["distilled_int8"] = report.accuracy
-    results["seconds"] = seconds
-    with open(os.path.join(output_dir, "results.json"), "w") as file:
-        json.dump(results, file, indent=2)
-    print(summary(results))
-    return results
+    exports = export_tflite_files(student, ["int8"], output_dir, x_test[subset], y_test[subset], calibration,
+                                  min_agreement, len(calibration), sample_weight=None if w_test is None else w_test[subset])
+    if exports.errors:
+        raise exports.errors[0]
+    return exports.tflite[0]
 
 
 def summary(results):

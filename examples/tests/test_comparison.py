@@ -21,5 +21,5 @@ def test_accuracy_and_cross_entropy_in_bits_count_real_positions_only():
 def test_an_earlier_run_is_never_replaced_without_overwrite(tmp_path):
     (tmp_path / "results.json").write_text("{}")
     with pytest.raises(FileExistsError, match="results.json from an earlier run; nothing was changed"):
-        comparison.compare_alone_and_distilled("task", {}, None, None, comparison.Recipe(), str(tmp_path))
+        comparison.compare_alone_and_distilled("task", {}, None, None, comparison.task_recipe(), str(tmp_path))
     assert (tmp_path / "results.json").read_text() == "{}"

@@ -207,9 +207,32 @@ def test_unknown_command_exits_non_zero():
 
 def test_demo_flags_reach_the_recipe(monkeypatch):
     seen = {}
-    monkeypatch.setattr("tfdistill.app.demo.run", lambda **kwargs: seen.update(kwargs))
+    monkeypatch.setattr("tfdistill.app.demo.run", lambda config, **kwargs: seen.update(config=config, **kwargs))
     cli.main(["demo", "--epochs", "3", "--views", "2", "--no-export"])
-    assert seen["recipe"].epochs == 3 and seen["recipe"].views == 2 and seen["export"] is False
+    recipe = seen["config"].distill
+    assert recipe.epochs == 3 and recipe.views == 2
+    assert seen["config"].export.saved_model is False and seen["config"].export.tflite == []
+
+
+def test_the_demo_is_a_distill_run_of_the_default_config_with_few_labels(monkeypatch):
+    from tfdistill.app import config, demo
+
+    seen = {}
+    monkeypatch.setattr("tfdistill.app.demo.run", lambda config, **kwargs: seen.update(config=config, **kwargs))
+    cli.main(["demo"])
+    few = seen["config"]
+    assert few.data.labels_per_class == demo.LABELS_PER_CLASS == 100 and few.distill.epochs == demo.FEW_LABELS_EPOCHS
+    assert few.export.serving_dir == os.path.join("saved_models", "fashion_mnist_student")
+    assert few.teacher.path == os.path.join("saved_models", "fashion_mnist_teacher")
+    cli.main(["demo", "--all-labels", "--set", "data.train_subset=6000"])
+    every = seen["config"].to_dict()
+    assert every["data"]["labels_per_class"] is None and every["data"]["train_subset"] == 6000
+    # Apart from where its models are read and written, the demo is the default config.
+    every["data"]["train_subset"], every["export"]["serving_dir"] = None, None
+    assert every == config.resolve()
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["demo", "--all-labels", "--labels-per-class", "10"])
+    assert exit_info.value.code == 2
 
 
 @pytest.mark.slow

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -56,3 +57,42 @@ def test_missing_and_unknown_files(tmp_path):
     (tmp_path / "c.toml").write_text("")
     with pytest.raises(config.ConfigError, match="expected a .json, .yaml or .yml file"):
         config.load(str(tmp_path / "c.toml"))
+
+
+def test_every_key_has_a_typed_field_and_a_description():
+    from tfdistill.app.sections import SECTIONS, RunConfig
+
+    assert [field.name for field in dataclasses.fields(RunConfig)] == list(config.DEFAULTS)
+    for name, keys in config.DEFAULTS.items():
+        assert [field.name for field in dataclasses.fields(SECTIONS[name])] == list(keys)
+        assert all(f"{name}.{key}" in config.HELP for key in keys), [key for key in keys if f"{name}.{key}" not in config.HELP]
+    assert set(config.HELP) == {f"{name}.{key}" for name, keys in config.DEFAULTS.items() for key in keys}
+
+
+def test_typed_sections_hold_the_resolved_values_and_give_them_back():
+    resolved = config.resolve(None, ["distill.epochs=3", "data.labels_per_class=10", "distill.labeled_share=0.25"])
+    typed = config.run_config(None, ["distill.epochs=3", "data.labels_per_class=10", "distill.labeled_share=0.25"])
+    assert typed.distill.epochs == 3 and typed.data.labels_per_class == 10 and typed.distill.labeled_share == 0.25
+    assert typed.to_dict() == resolved
+    assert config.section("distill", views=1).views == 1 and config.section("distill").epochs == 12
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        typed.distill.epochs = 5  # frozen: a run's settings do not change under it
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["data.labels_per_class=0"], r"`data.labels_per_class`: expected null \(every label\) or an integer >= 1. Received: 0"),
+        (["data.labels_per_class=2.5"], r"`data.labels_per_class`: expected null \(every label\) or an integer >= 1"),
+        (["data.unlabeled=3"], r"`data.unlabeled`: expected the path of an .npz file or of a folder of images. Received: 3"),
+        (["distill.labeled_share=0.25"], r"`distill.labeled_share`: it mixes labeled examples with unlabeled ones, but the "
+                                         r"run has none \(give `data.unlabeled` or `data.labels_per_class`\)"),
+        (["data.labels_per_class=10", "distill.labeled_share=1"], r"`distill.labeled_share`: expected null \(batches as "
+                                                                  r"they come\) or a number in \(0, 1\)"),
+        (["data.labels_per_class=10", "distill.labeled_share=0.5", "distill.batch_size=1"], r"`distill.labeled_share`"),
+        (["export.serving_dir=7"], r"`export.serving_dir`: expected a folder's path. Received: 7"),
+    ],
+)
+def test_bad_keys_for_unlabeled_data_name_the_key(overrides, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.resolve(None, overrides)

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfdistill.app import config, data_sources
+from tfdistill.app import commands, config, data_sources
 from tfdistill.errors import ConfigError
 from helpers import digits_arrays, digits_image_folder, digits_npz
 
 
 def data_config(**keys):
-    return config.resolve({"data": keys})["data"]
+    return config.section("data", **keys)
 
 
 def test_arrays_keep_their_raw_form_names_and_a_validation_fraction(tmp_path):
@@ -111,7 +111,7 @@ def test_tfds_data_goes_through_tfds_load(monkeypatch):
 
     fake = types.SimpleNamespace(load=load, as_numpy=lambda split: split)
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
-    data = data_sources.from_argument("tfds:digits_like", None)
+    data = commands.data_from_argument("tfds:digits_like", None)
     assert calls == {"name": "digits_like", "split": ["train", "test"], "as_supervised": True, "batch_size": -1}
     assert data.description == "tfds:digits_like" and data.class_names[9] == "n9" and data.raw_shape == (8, 8, 1)
     assert (len(data.train), len(data.test)) == (100, 20)
@@ -119,7 +119,7 @@ def test_tfds_data_goes_through_tfds_load(monkeypatch):
 
 def test_an_unknown_data_argument_says_what_is_accepted(tmp_path):
     with pytest.raises(ConfigError, match=r"`--data`: expected an .npz file, an image folder or tfds:NAME.*no such file"):
-        data_sources.from_argument(str(tmp_path / "nothing.csv"), None)
+        commands.data_from_argument(str(tmp_path / "nothing.csv"), None)
 
 
 def test_the_default_validation_split_is_5000_or_a_tenth(tmp_path):

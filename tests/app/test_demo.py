@@ -1,4 +1,4 @@
-"""The demo end to end on a Fashion-MNIST subset, with the shipped teacher."""
+"""The demo end to end on a Fashion-MNIST subset, with the shipped teacher: every label, and few."""
 
 import os
 import shutil
@@ -15,28 +15,61 @@ from helpers import REPO
 SHIPPED_TEACHER = os.path.join(REPO, "saved_models", demo.TEACHER_NAME)
 
 
-@pytest.mark.slow
-def test_demo_on_a_subset_distils_and_exports(tmp_path):
+def saved_models_with_the_shipped_teacher(tmp_path):
     assert latest_version_dir(SHIPPED_TEACHER), "the teacher ships under saved_models/"
     saved_models = tmp_path / "saved_models"
     shutil.copytree(SHIPPED_TEACHER, saved_models / demo.TEACHER_NAME)
-    recipe = demo.Recipe(epochs=3, views=2, batch_size=32)  # enough steps for BatchNorm statistics
-    result = demo.run(str(saved_models), recipe=recipe, train_subset=6000, min_agreement=0.95, verbose=0)
+    return saved_models
 
-    assert result["teacher_accuracy"] >= 0.93
-    assert result["scratch_accuracy"] > 0.6 and result["distilled_accuracy"] > 0.6
-    params = [row[1] for row in result["rows"]]
+
+@pytest.mark.slow
+def test_demo_on_a_subset_distils_and_exports(tmp_path):
+    saved_models = saved_models_with_the_shipped_teacher(tmp_path)
+    config = demo.demo_config(str(saved_models), labels_per_class=None, epochs=3, views=2, overrides=[
+        "distill.batch_size=32", "data.train_subset=6000", "export.min_agreement=0.95"])  # enough steps for BatchNorm
+    result = demo.run(config, run_dir=str(tmp_path / "run"), verbose=0)
+
+    accuracy = {row["name"]: row["accuracy"] for row in result["rows"]}
+    assert accuracy["teacher"] >= 0.93
+    assert accuracy["student scratch"] > 0.6 and accuracy["student distilled"] > 0.6
+    params = [row["parameters"] for row in result["rows"]]
     assert params[0] >= 50 * params[2]
-    assert len(result["distilled_history"]["soft_loss"]) == 3
+    assert len(result["histories"]["distilled"]["soft_loss"]) == 3
     fidelity = result["fidelity"]
-    assert (fidelity["train"].examples, fidelity["test"].examples) == (6000, 10_000)
-    assert fidelity["test"].student_accuracy == pytest.approx(result["distilled_accuracy"])
-    assert fidelity["test"].teacher_accuracy == pytest.approx(result["teacher_accuracy"])
-    # The export's serving signature gives the student's own predictions.
-    path = result["export_path"]
+    # 600 of the 6,000 training images are held out for validation.
+    assert (fidelity["train"]["examples"], fidelity["test"]["examples"]) == (5400, 10_000)
+    assert fidelity["test"]["student_accuracy"] == pytest.approx(accuracy["student distilled"])
+    assert fidelity["test"]["teacher_accuracy"] == pytest.approx(accuracy["teacher"])
+    # The export's serving signature gives the student's own predictions; the TFLite files go beside it.
+    path = result["saved_model"]
     assert path == str(saved_models / demo.STUDENT_NAME / "1")
+    assert sorted(os.listdir(os.path.join(path, "assets.extra"))) == [
+        "model.keras", "student_float32.tflite", "student_int8.tflite"]
     _, (x_test, y_test) = load_fashion_mnist()
     serve = tf.saved_model.load(path).signatures["serving_default"]
     outputs = serve(image=tf.constant(x_test[:200]))
     accuracy = np.mean(outputs["class_id"].numpy() == y_test[:200])
     assert accuracy > 0.6
+
+
+@pytest.mark.slow
+def test_the_few_labels_demo_trains_the_student_alone_on_its_labels_only(tmp_path, capsys):
+    saved_models = saved_models_with_the_shipped_teacher(tmp_path)
+    config = demo.demo_config(str(saved_models), labels_per_class=10, epochs=2, views=2, export=False, overrides=[
+        "distill.batch_size=64", "data.train_subset=3000"])
+    result = demo.run(config, run_dir=str(tmp_path / "run"), verbose=0)
+
+    # 300 of the 3,000 images are held out for validation; 10 labels of each class are kept of the 2,700 others.
+    assert result["students"] == {
+        "scratch": {"labeled": 100, "unlabeled": 0, "steps_per_epoch": 43, "epochs": 2},
+        "distilled": {"labeled": 100, "unlabeled": 2600, "steps_per_epoch": 43, "epochs": 2},
+    }
+    assert [len(result["histories"][name]["loss"]) for name in ("scratch", "distilled")] == [2, 2]
+    rows = {row["name"]: row for row in result["rows"]}
+    assert rows["student scratch"]["trained_on"] == "100 labeled"
+    assert rows["student distilled"]["trained_on"] == "100 labeled + 2,600 unlabeled"
+    printed = capsys.readouterr().out
+    assert "100 labeled + 2,600 unlabeled" in printed and "trained on the 100 labeled examples only" in printed
+    report = open(tmp_path / "run" / "report.md").read()
+    assert "| 100 labeled |" in report and "| 100 labeled + 2,600 unlabeled |" in report
+    assert result["saved_model"] is None and not os.path.exists(saved_models / demo.STUDENT_NAME)

@@ -23,7 +23,7 @@ def test_there_is_a_config_for_each_data_form():
 
 def test_the_image_folder_examples_student_builder_loads_from_the_repository(monkeypatch):
     monkeypatch.chdir(REPO)
-    student_config = config.resolve(config.load(os.path.join(REPO, "examples", "configs", "image_folder.yaml")))["student"]
+    student_config = config.run_config(config.load(os.path.join(REPO, "examples", "configs", "image_folder.yaml"))).student
     student = model_sources.student_factory(student_config, (28, 28, 1), 10, seed=0)()
     assert student.name == "mobile_student" and student.output_shape == (None, 10)
     assert student.count_params() < 14_618  # smaller than the demo's student

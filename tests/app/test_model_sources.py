@@ -15,10 +15,14 @@ from helpers import digits_cnn, digits_npz
 STUDENT = {"path": None, "builder": None, "args": {}, "width": 4}
 
 
+def student_section(**keys):
+    return config.section("student", **{**STUDENT, **keys})
+
+
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     path = digits_npz(tmp_path_factory.mktemp("data") / "digits.npz")
-    return data_sources.from_config(config.resolve({"data": {"arrays": path, "validation_size": 100}})["data"])
+    return data_sources.from_config(config.section("data", arrays=path, validation_size=100))
 
 
 def test_a_savedmodel_teacher_gives_the_keras_models_logits(tmp_path, digits):
@@ -65,7 +69,7 @@ def test_probabilities_read_as_logits_are_refused(tmp_path, digits):
     path = export_saved_model(model, str(tmp_path / "exported"), raw_shape=(None, 8, 8))
     shutil.rmtree(os.path.join(path, "assets.extra"))
     teacher = model_sources.load_teacher(path, output_key="probabilities")
-    student = model_sources.student_factory(STUDENT, digits.input_shape, 10, seed=0)()
+    student = model_sources.student_factory(student_section(), digits.input_shape, 10, seed=0)()
     with pytest.raises(ConfigError, match="look like probabilities, not logits. Set `teacher.outputs: probabilities`"):
         model_sources.check_models_and_data(teacher, student, digits)
 
@@ -79,32 +83,32 @@ def test_a_missing_teacher_says_what_is_expected(tmp_path):
 
 
 def test_students_from_a_builder_or_a_file_start_from_the_same_weights_every_time(tmp_path):
-    make = model_sources.student_factory({**STUDENT, "builder": "helpers:digits_student", "args": {"filters": 3}},
+    make = model_sources.student_factory(student_section(builder="helpers:digits_student", args={"filters": 3}),
                                          (8, 8, 1), 10, seed=0)
     first, second = make(), make()
     assert first is not second
     for a, b in zip(first.get_weights(), second.get_weights()):
         np.testing.assert_array_equal(a, b)
     first.save(tmp_path / "student.keras")
-    from_file = model_sources.student_factory({**STUDENT, "path": str(tmp_path / "student.keras")}, (8, 8, 1), 10, 0)()
+    from_file = model_sources.student_factory(student_section(path=str(tmp_path / "student.keras")), (8, 8, 1), 10, 0)()
     for a, b in zip(first.get_weights(), from_file.get_weights()):
         np.testing.assert_array_equal(a, b)
 
 
 def test_builder_errors_name_the_key_and_the_closest_function():
     with pytest.raises(ConfigError, match=r"`student.builder`: module 'helpers' has no function 'digit_student'. Did you mean 'digits_student'\?"):
-        model_sources.student_factory({**STUDENT, "builder": "helpers:digit_student"}, (8, 8, 1), 10, 0)
+        model_sources.student_factory(student_section(builder="helpers:digit_student"), (8, 8, 1), 10, 0)
     with pytest.raises(ConfigError, match=r"`student.builder`: cannot import 'no_such_package'"):
-        model_sources.student_factory({**STUDENT, "builder": "no_such_package:f"}, (8, 8, 1), 10, 0)
+        model_sources.student_factory(student_section(builder="no_such_package:f"), (8, 8, 1), 10, 0)
     with pytest.raises(ConfigError, match=r"`student.args`: the builder refused them"):
-        model_sources.student_factory({**STUDENT, "builder": "helpers:digits_student", "args": {"depth": 2}}, (8, 8, 1), 10, 0)
+        model_sources.student_factory(student_section(builder="helpers:digits_student", args={"depth": 2}), (8, 8, 1), 10, 0)
     with pytest.raises(ConfigError, match=r"expected 'package.module:function'"):
         config.resolve({"student": {"builder": "helpers.digits_student"}})
 
 
 def test_models_and_data_that_do_not_fit_together_are_refused_before_training(digits):
     teacher = digits_cnn(filters=4)
-    student = model_sources.student_factory(STUDENT, digits.input_shape, 10, seed=0)()
+    student = model_sources.student_factory(student_section(), digits.input_shape, 10, seed=0)()
     model_sources.check_models_and_data(teacher, student, digits)  # these fit
     with pytest.raises(ConfigError, match=r"the teacher outputs shape \(10,\) per example and the student \(7,\)"):
         model_sources.check_models_and_data(teacher, digits_cnn(classes=7), digits)
@@ -119,7 +123,7 @@ def test_models_and_data_that_do_not_fit_together_are_refused_before_training(di
 
 def test_the_built_in_student_needs_images():
     with pytest.raises(ConfigError, match=r"the built-in student is a CNN for images.*shape \(5,\). Give `student.path` or `student.builder`"):
-        model_sources.student_factory(STUDENT, (5,), 3, seed=0)
+        model_sources.student_factory(student_section(), (5,), 3, seed=0)
 
 
 def test_a_teacher_at_chance_on_the_training_labels_gets_a_warning_about_class_order(digits):
@@ -127,13 +131,13 @@ def test_a_teacher_at_chance_on_the_training_labels_gets_a_warning_about_class_o
     favours_zero = keras.layers.Dense(10, kernel_initializer="zeros",
                                       bias_initializer=keras.initializers.Constant([5.0] + [0.0] * 9))
     teacher = keras.Model(x_in, favours_zero(keras.layers.Flatten()(x_in)))
-    student = model_sources.student_factory(STUDENT, digits.input_shape, 10, seed=0)()
+    student = model_sources.student_factory(student_section(), digits.input_shape, 10, seed=0)()
     with pytest.warns(UserWarning, match=r"match the labels of only 1\d.\d% of 512 training examples.*set `data.class_names`"):
         model_sources.check_models_and_data(teacher, student, digits)
 
 
 def test_a_search_gets_new_initial_weights_per_seed_from_a_builder():
-    make = model_sources.student_factory({**STUDENT, "builder": "helpers:digits_student"}, (8, 8, 1), 10, seed=0,
+    make = model_sources.student_factory(student_section(builder="helpers:digits_student"), (8, 8, 1), 10, seed=0,
                                          same_weights=False)
     keras.utils.set_random_seed(1)
     first = make().get_weights()

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tfdistill.app import cli, config, data_sources, model_sources, runs
+from tfdistill.app.sections import RunConfig
 from helpers import REPO
 
 TEACHER = os.path.join(REPO, "saved_models", "fashion_mnist_teacher")
@@ -20,7 +21,7 @@ TINY = [f"teacher.path={TEACHER}", "data.train_subset=1500", "data.validation_si
 def finished_run(tmp_path_factory):
     run_dir = str(tmp_path_factory.mktemp("runs") / "tiny")
     resolved = config.resolve(None, TINY)
-    results = runs.run_distillation(resolved, run_dir, verbose=0)
+    results = runs.run_distillation(RunConfig.from_dict(resolved), run_dir, verbose=0)
     return run_dir, resolved, results
 
 
@@ -64,7 +65,7 @@ def test_run_fidelity_reuses_the_teachers_cached_outputs_on_the_plain_training_i
     from tfdistill.data import to_float_images
 
     run_dir, resolved, _ = finished_run
-    data = data_sources.from_config(resolved["data"])
+    data = data_sources.from_config(RunConfig.from_dict(resolved).data)
     x_train, y_train = data.train.x, data.train.y
     student = keras.models.load_model(os.path.join(run_dir, "checkpoints", "student_distilled.keras"))
     fresh = tfdistill.measure_fidelity(model_sources.load_teacher(resolved["teacher"]["path"]), student,
@@ -81,7 +82,7 @@ def test_a_finished_run_is_never_overwritten_without_the_flag(finished_run):
     run_dir, resolved, _ = finished_run
     before = os.path.getmtime(os.path.join(run_dir, "report.md"))
     with pytest.raises(config.ConfigError, match="already holds a finished run.*--overwrite"):
-        runs.run_distillation(resolved, run_dir, verbose=0)
+        runs.run_distillation(RunConfig.from_dict(resolved), run_dir, verbose=0)
     assert os.path.getmtime(os.path.join(run_dir, "report.md")) == before
 
 
@@ -106,13 +107,13 @@ def test_bad_config_exits_2_before_any_work(tmp_path):
 def test_missing_dataset_is_refused_before_any_work(tmp_path):
     out = tmp_path / "run"
     with pytest.raises(FileNotFoundError, match="dataset-fashion-mnist"):
-        runs.run_distillation(config.resolve(None, TINY + [f"data.data_dir={tmp_path}"]), str(out), verbose=0)
+        runs.run_distillation(config.run_config(None, TINY + [f"data.data_dir={tmp_path}"]), str(out), verbose=0)
     assert not out.exists()
 
 
 def test_missing_teacher_points_to_train_teacher(tmp_path):
     with pytest.raises(config.ConfigError, match="tfdistill train-teacher"):
-        runs.run_distillation(config.resolve(None, [f"teacher.path={tmp_path}/none"]), str(tmp_path / "r"), verbose=0)
+        runs.run_distillation(config.run_config(None, [f"teacher.path={tmp_path}/none"]), str(tmp_path / "r"), verbose=0)
 
 
 @pytest.mark.slow
@@ -133,7 +134,7 @@ def test_tune_writes_its_choice_and_the_returned_student(tmp_path):
     import keras
 
     run_dir = str(tmp_path / "tune")
-    resolved = config.resolve(None, TINY)
+    resolved = config.run_config(None, TINY)
     result = runs.run_tuning(resolved, run_dir, families=["kd"], seeds=[0, 1], verbose=0)
     with open(os.path.join(run_dir, "run.json")) as f:
         recorded = json.load(f)
@@ -150,7 +151,7 @@ def test_tune_writes_its_choice_and_the_returned_student(tmp_path):
 @pytest.mark.slow
 def test_a_refused_tflite_export_is_reported_and_the_run_still_finishes(tmp_path):
     run_dir = str(tmp_path / "refused")
-    resolved = config.resolve(None, TINY + ["distill.epochs=1", "distill.train_scratch=false",
+    resolved = config.run_config(None, TINY + ["distill.epochs=1", "distill.train_scratch=false",
                                             "export.saved_model=false", "export.min_agreement=1.5"])
     results = runs.run_distillation(resolved, run_dir, verbose=0)
     assert [r["quantization"] for r in results["refused_exports"]] == ["float32"]
@@ -165,7 +166,21 @@ def test_a_refused_tflite_export_is_reported_and_the_run_still_finishes(tmp_path
 def test_peak_memory_is_this_programs_not_its_parents():
     # A child started by a large parent: getrusage's peak would count the parent's memory.
     code = ("import numpy as np, subprocess, sys; big = np.ones(2**30 // 8); "
-            "print(subprocess.run([sys.executable, '-c', 'from tfdistill.app.runs import peak_rss_bytes; "
+            "print(subprocess.run([sys.executable, '-c', 'from tfdistill.app.run_folder import peak_rss_bytes; "
             "print(peak_rss_bytes())'], capture_output=True, text=True, check=True).stdout)")
     child_peak = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert 0 < child_peak < 2**30  # importing TensorFlow takes about 650 MiB
+
+
+def test_the_demos_run_folders_are_numbered_and_an_interrupted_one_is_resumed(tmp_path):
+    from tfdistill.app import run_folder
+
+    parent, resolved = str(tmp_path / "demo"), config.resolve()
+    first = run_folder.numbered_run_dir(parent, resolved)
+    assert first == os.path.join(parent, "1")
+    run_folder.start(first, resolved)  # interrupted: resumed by the same config, not by another
+    assert run_folder.numbered_run_dir(parent, resolved) == first
+    other = config.resolve(None, ["distill.epochs=3"])
+    assert run_folder.numbered_run_dir(parent, other) == os.path.join(parent, "2")
+    run_folder.finish(first, {})  # finished: never written again
+    assert run_folder.numbered_run_dir(parent, resolved) == os.path.join(parent, "2")

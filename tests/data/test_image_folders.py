@@ -13,9 +13,8 @@ def test_written_images_read_back_exactly(tmp_path):
     names = ["a/b", "c", "d", "e"]
     assert write_image_folder(images, labels, names, str(tmp_path / "train")) == 12
     write_image_folder(images[:4], labels[:4], names, str(tmp_path / "test"))
-    resolved = config.resolve({"data": {"image_folder": str(tmp_path), "validation_size": 0,
-                                        "class_names": ["a-b", "c", "d", "e"]}})
-    data = data_sources.from_config(resolved["data"], input_shape=(6, 6, 1))
+    section = config.section("data", image_folder=str(tmp_path), validation_size=0, class_names=["a-b", "c", "d", "e"])
+    data = data_sources.from_config(section, input_shape=(6, 6, 1))
     x, y = data.arrays(data.train)
     order = np.argsort([int(p[-11:-4]) for p in data.train.paths])  # files are numbered in the arrays' order
     np.testing.assert_array_equal(np.round(x[order, ..., 0] * 255).astype(np.uint8), images)

@@ -1,14 +1,18 @@
-"""The `tfdistill` command line: demo, distill, tune, train-teacher, evaluate, export, benchmark."""
+"""The `tfdistill` command line: demo, distill, cache, tune, train-teacher, evaluate, export, benchmark.
+
+This module parses the arguments and hands each command its own: the runs
+(`demo`, `distill`, `tune`) to `tfdistill.app.runs` and `tfdistill.app.demo`,
+the others to `tfdistill.app.commands`. Building the parser and answering
+`--help` import no TensorFlow.
+"""
 
 import argparse
-import contextlib
 import json
-import os
-import runpy
 import sys
 
+from tfdistill.app import commands, demo
 from tfdistill.app.config import DEFAULTS, HELP
-from tfdistill.errors import ConfigError, TfdistillError
+from tfdistill.errors import TfdistillError
 
 # Errors that say the input cannot be used: one line on stderr and exit status 2. They are
 # tfdistill's own (`ConfigError` for arguments, configs and run folders, `ExportVerificationError`,
@@ -17,126 +21,49 @@ from tfdistill.errors import ConfigError, TfdistillError
 EXPECTED_ERRORS = (TfdistillError, FileExistsError, FileNotFoundError)
 # `tfdistill.tuning.FAMILIES`, written out so that `--help` does not import TensorFlow.
 TUNE_FAMILIES = ("alone", "kd", "ls_kd", "dkd", "dist")
-_VERBOSITY = {"bar": 1, "epoch": 2, "none": 0}
+_VERBOSITY = commands.VERBOSITY
 BENCHMARKS = [
     "keras_distiller", "offline", "loss_zoo", "recipe_search", "distillation_gain", "default_suite",
-    "function_matching", "guard_overhead", "precision", "cache_integrity",
+    "function_matching", "guard_overhead", "precision", "cache_integrity", "few_labels", "beam_throughput",
 ]
 
 
-@contextlib.contextmanager
-def _user_file():
-    """A library `ValueError` about a file the user named (damaged, or a softmax output) is expected.
-
-    The library raises plain `ValueError`s for bad input, as Keras does; here the input is the
-    user's, so the error is theirs to fix and becomes a `ConfigError` with the same message.
-    """
-    try:
-        yield
-    except ValueError as error:
-        if isinstance(error, TfdistillError):
-            raise
-        raise ConfigError(str(error)) from error
-
-
 def _demo(args):
-    from tfdistill.app import demo
-
-    recipe = demo.Recipe(
-        epochs=args.epochs, views=args.views, seed=args.seed, student_width=args.student_width
+    config = demo.demo_config(
+        args.saved_models, labels_per_class=None if args.all_labels else args.labels_per_class, epochs=args.epochs,
+        views=args.views, student_width=args.student_width, seed=args.seed, data_dir=args.data_dir,
+        teacher_epochs=args.teacher_epochs, cache_dir=args.cache_dir, export=not args.no_export, overrides=args.set,
     )
-    demo.run(
-        saved_models=args.saved_models,
-        data_dir=args.data_dir,
-        recipe=recipe,
-        retrain_teacher=args.retrain_teacher,
-        teacher_epochs=args.teacher_epochs,
-        cache_dir=args.cache_dir,
-        export=not args.no_export,
-        verbose=1 if args.progress == "bar" else 2,
-    )
-
-
-def _export(args):
-    from tfdistill.app import data_sources
-    from tfdistill.export import export_saved_model, export_tflite
-    from tfdistill.model_files import load_model
-
-    with _user_file():
-        model = load_model(args.model, role="model")
-    data = data_sources.from_argument(args.data, tuple(model.inputs[0].shape[1:]), args.data_dir)
-    if args.format == "saved_model":
-        path = export_saved_model(
-            model, args.output, version=args.version, overwrite=args.overwrite,
-            raw_shape=(None, *data.raw_shape), raw_dtype=data.raw_dtype, scale=data.scale,
-            class_names=data.class_names,
-        )
-        print(f"SavedModel written to {path}: serving_default takes {data.raw_dtype} examples of shape "
-              f"{tuple(data.raw_shape)} and returns probabilities, class_id and class_name ({data.description})")
-        return 0
-    calibration = data.sample(data.train, args.calibration_examples, args.seed)
-    x_test, y_test = data.arrays(data.test, limit=args.verify_examples)
-    report = export_tflite(
-        model, args.output, x_test, y_test, args.quantization,
-        representative_data=calibration, min_agreement=args.min_agreement,
-        overwrite=args.overwrite, num_calibration=args.calibration_examples, int8_io=args.int8_io,
-    )
-    print(f"TFLite written to {args.output}, verified on {len(y_test):,} test examples of {data.description}:")
-    print(f"  {report}")
+    demo.run(config, run_dir=args.output, retrain_teacher=args.retrain_teacher,
+             verbose=1 if args.progress == "bar" else 2)
     return 0
 
 
-def _distill(args):
+def _config(args):
     from tfdistill.app import config as config_module
 
-    loaded = config_module.load(args.config) if args.config else None
-    config = config_module.resolve(loaded, args.set)
+    return config_module.resolve(config_module.load(args.config) if args.config else None, args.set)
+
+
+def _distill(args):
+    config = _config(args)
     if args.print_config:
         print(json.dumps(config, indent=2))
         return 0
     from tfdistill.app import runs
+    from tfdistill.app.sections import RunConfig
 
-    runs.run_distillation(config, args.output, overwrite=args.overwrite, verbose=_VERBOSITY[args.progress])
+    runs.run_distillation(RunConfig.from_dict(config), args.output, overwrite=args.overwrite,
+                          verbose=_VERBOSITY[args.progress])
     return 0
 
 
 def _tune(args):
-    from tfdistill.app import config as config_module
-
-    loaded = config_module.load(args.config) if args.config else None
-    config = config_module.resolve(loaded, args.set)
     from tfdistill.app import runs
+    from tfdistill.app.sections import RunConfig
 
-    runs.run_tuning(config, args.output, families=args.families, seeds=args.seeds, overwrite=args.overwrite,
-                    verbose=_VERBOSITY[args.progress])
-    return 0
-
-
-_FASHION_MNIST_TEACHER = "saved_models/fashion_mnist_teacher"
-
-
-def _train_teacher(args):
-    from tfdistill.app import data_sources, training
-    from tfdistill.export import export_saved_model
-
-    data = data_sources.from_argument(args.data, None, args.data_dir, streamed=False)
-    if len(data.raw_shape) not in (2, 3):
-        raise ConfigError(
-            f"Invalid value for argument `--data`: the built-in teacher is a CNN for images (n, h, w[, c]), "
-            f"but {data.description} holds examples of shape {data.raw_shape}. Train your own teacher with "
-            "Keras and pass it as `teacher.path`."
-        )
-    output = args.output or (_FASHION_MNIST_TEACHER if args.data is None else None)
-    if output is None:
-        raise ConfigError("Invalid arguments: with `--data`, give `--output` (the teacher's model folder, e.g. "
-                          "saved_models/my_teacher), so the Fashion-MNIST teacher's folder gets no other model.")
-    teacher = training.train_teacher(data.train.x, data.train.y, epochs=args.epochs, seed=args.seed,
-                                     verbose=_VERBOSITY[args.progress], num_classes=len(data.class_names))
-    x_test, y_test = data.arrays(data.test)
-    print(f"Teacher test accuracy on {data.description}: {training.accuracy(teacher, x_test, y_test):.2%}")
-    path = export_saved_model(teacher, output, raw_shape=(None, *data.raw_shape), raw_dtype=data.raw_dtype,
-                              scale=data.scale, class_names=data.class_names)
-    print(f"Teacher saved to {path}")
+    runs.run_tuning(RunConfig.from_dict(_config(args)), args.output, families=args.families, seeds=args.seeds,
+                    overwrite=args.overwrite, verbose=_VERBOSITY[args.progress])
     return 0
 
 
@@ -145,87 +72,7 @@ _DATA_HELP = (
     "(class sub-folders, or train/ and test/ of them; images read at the model's input size), or "
     "tfds:NAME; default: Fashion-MNIST"
 )
-_STRIP_SOFTMAX_FILE = "Save `tfdistill.strip_softmax(model)` to a .keras file and pass that file."
-
-
-def _evaluate(args):
-    import numpy as np
-
-    from tfdistill import validation
-    from tfdistill.app import data_sources
-    from tfdistill.model_files import load_model
-
-    for argument, path in (("model", args.model), ("--teacher", args.teacher)):
-        if path is not None and not os.path.isfile(path):
-            raise FileNotFoundError(f"Invalid value for argument `{argument}`: no file at {path!r}")
-    if not args.model.endswith((".tflite", ".keras")):
-        raise ConfigError(f"Invalid value for argument `model`: expected a .keras or .tflite file. Received: {args.model!r}")
-    if args.teacher is not None and not args.teacher.endswith(".keras"):
-        raise ConfigError(f"Invalid value for argument `--teacher`: expected a .keras file. Received: {args.teacher!r}")
-    size = os.path.getsize(args.model)
-    if args.model.endswith(".tflite"):
-        from tfdistill.export.tflite import TFLiteRunner
-
-        with open(args.model, "rb") as f, _user_file():
-            runner = TFLiteRunner(f.read())
-        input_shape = tuple(int(d) for d in runner.input["shape"][1:])
-
-        def predict(batches):
-            return np.concatenate([runner(example) for x, _ in batches for example in x.numpy()])
-
-        parameters = "n/a"
-    else:
-        with _user_file():
-            model = load_model(args.model, role="model")
-            if args.teacher is not None:
-                validation.check_logits_model(model, "model", remedy=_STRIP_SOFTMAX_FILE)
-        input_shape = tuple(model.inputs[0].shape[1:])
-
-        def predict(batches):
-            return model.predict(batches, verbose=0)
-
-        parameters = f"{model.count_params():,}"
-    teacher = None
-    if args.teacher is not None:
-        with _user_file():
-            teacher = load_model(args.teacher, role="teacher")
-            validation.check_logits_model(teacher, "--teacher", remedy=_STRIP_SOFTMAX_FILE)
-    data = data_sources.from_argument(args.data, input_shape, args.data_dir)
-    splits = {"test": data.test}
-    if teacher is not None:
-        splits = {"train": data.train, **splits}
-    logits = {name: predict(data.batches(split)) for name, split in splits.items()}
-    classes = logits["test"].shape[-1]
-    if len(data.class_names) != classes or data.test.y.max() >= classes:
-        raise ConfigError(
-            f"Invalid value for argument `--data`: {data.description} has {len(data.class_names)} classes "
-            f"(labels up to {data.test.y.max()}) but the model outputs {classes}."
-        )
-    accuracy = np.mean(logits["test"].argmax(-1) == data.test.y)
-    print(f"{args.model}: {size:,} bytes, {parameters} parameters, "
-          f"{data.description} test accuracy {accuracy:.2%} ({len(data.test):,} examples)")
-    if teacher is not None:
-        from tfdistill.fidelity import fidelity_from_logits
-
-        print(f"Fidelity to the teacher {args.teacher}:")
-        for name, split in splits.items():
-            teacher_logits = teacher.predict(data.batches(split), verbose=0)
-            print(f"  {name:<5} {fidelity_from_logits(teacher_logits, logits[name], split.y)}")
-    return 0
-
-
-def _benchmark(args):
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    script = os.path.join(root, "benchmarks", f"{args.name.replace('-', '_')}.py")
-    if not os.path.isfile(script):
-        raise FileNotFoundError(
-            f"Benchmark script {script!r} not found: benchmarks run from a source checkout "
-            "(`pip install -e .`)."
-        )
-    sys.argv = [script, *args.args]
-    sys.path.insert(0, os.path.dirname(script))  # as `python benchmarks/NAME.py` does: `import common`
-    runpy.run_path(script, run_name="__main__")
-    return 0
+_SET_HELP = "override one key, e.g. --set distill.epochs=5 (repeatable; VALUE is JSON)"
 
 
 def _positive_int(text):
@@ -252,37 +99,95 @@ def _add_verbose(parser, default):
     )
 
 
-def build_parser():
-    """The `tfdistill` parser; building it and answering `--help` import no TensorFlow."""
-    parser = argparse.ArgumentParser(
-        prog="tfdistill", description="Knowledge distillation for Keras 3 on TensorFlow."
-    )
-    _add_verbose(parser, default=False)
-    commands = parser.add_subparsers(dest="command", required=True)
-    distill_defaults, student_defaults = DEFAULTS["distill"], DEFAULTS["student"]
-    demo = commands.add_parser(
+def _add_demo(subcommands):
+    demo_parser = subcommands.add_parser(
         "demo",
-        help="Distil the Fashion-MNIST teacher into a small student and export it.",
+        help="Distil the Fashion-MNIST teacher into a small student with few labels, compare, export.",
         description=(
-            "Reuses the shipped teacher (or trains one), trains the same student alone "
-            "and distilled from the same initial weights, prints a table and exports the "
-            "distilled student to SAVED_MODELS/fashion_mnist_student/VERSION/."
+            "A `tfdistill distill` run on the default config with the shipped teacher (or a new one, trained "
+            f"first): {demo.LABELS_PER_CLASS} labels per class of the training split are kept, the other images "
+            "are an unlabeled pool. The student alone trains on the labeled images, the distilled one on labels "
+            "and pool, from the same initial weights and for as many steps; the comparison is printed, the run "
+            "written to runs/demo/N/ and the distilled student exported (SavedModel and verified TFLite files) "
+            "to SAVED_MODELS/fashion_mnist_student/VERSION/. --all-labels compares them with every label."
         ),
     )
-    demo.add_argument("--saved-models", default="saved_models", help="folder of exported models (default: %(default)s)")
-    demo.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder (default: /usr/share/datasets/fashion-mnist)")
-    demo.add_argument("--epochs", type=_positive_int, default=distill_defaults["epochs"], help="student epochs (default: %(default)s)")
-    demo.add_argument("--views", type=_positive_int, default=distill_defaults["views"], help="cached augmented views per image (default: %(default)s)")
-    demo.add_argument("--student-width", type=_positive_int, default=student_defaults["width"], help="student's first-block filters (default: %(default)s)")
-    demo.add_argument("--seed", type=int, default=distill_defaults["seed"], help="seed of weights, order and views (default: %(default)s)")
-    demo.add_argument("--retrain-teacher", action="store_true", help="train a new teacher (25-35 minutes on 2 cores)")
-    demo.add_argument("--teacher-epochs", type=_positive_int, default=DEFAULTS["teacher"]["epochs"], help="epochs of a retrained teacher (default: %(default)s)")
-    demo.add_argument("--cache-dir", default=None, help="folder to keep teacher logits between runs")
-    demo.add_argument("--no-export", action="store_true", help="do not export the distilled student")
-    demo.add_argument("--progress", choices=["bar", "epoch"], default="epoch", help="a progress bar per step, or a line per epoch (default: %(default)s)")
-    demo.set_defaults(func=_demo)
+    labels = demo_parser.add_mutually_exclusive_group()
+    labels.add_argument("--labels-per-class", type=_positive_int, default=demo.LABELS_PER_CLASS,
+                        help="labels kept per class; the rest of the training images are unlabeled (default: %(default)s)")
+    labels.add_argument("--all-labels", action="store_true", help="keep every label: no unlabeled pool")
+    demo_parser.add_argument("--saved-models", default="saved_models", help="folder of exported models (default: %(default)s)")
+    demo_parser.add_argument("--output", default=None, help="the run's folder (default: runs/demo/N, the next number, "
+                             "or the last one when it was interrupted: it is resumed)")
+    demo_parser.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder (default: /usr/share/datasets/fashion-mnist)")
+    demo_parser.add_argument("--epochs", type=_positive_int, default=None,
+                             help=f"student epochs (default: {demo.FEW_LABELS_EPOCHS} with few labels, "
+                                  f"{DEFAULTS['distill']['epochs']} with --all-labels)")
+    demo_parser.add_argument("--views", type=_positive_int, default=DEFAULTS["distill"]["views"], help="cached augmented views per image (default: %(default)s)")
+    demo_parser.add_argument("--student-width", type=_positive_int, default=DEFAULTS["student"]["width"], help="student's first-block filters (default: %(default)s)")
+    demo_parser.add_argument("--seed", type=int, default=DEFAULTS["distill"]["seed"], help="seed of weights, order and views (default: %(default)s)")
+    demo_parser.add_argument("--retrain-teacher", action="store_true", help="train a new teacher (25-35 minutes on 2 cores)")
+    demo_parser.add_argument("--teacher-epochs", type=_positive_int, default=DEFAULTS["teacher"]["epochs"], help="epochs of a retrained teacher (default: %(default)s)")
+    demo_parser.add_argument("--cache-dir", default=None, help="folder to keep teacher logits between runs")
+    demo_parser.add_argument("--no-export", action="store_true", help="do not export the distilled student")
+    demo_parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help=_SET_HELP)
+    demo_parser.add_argument("--progress", choices=["bar", "epoch"], default="epoch", help="a progress bar per step, or a line per epoch (default: %(default)s)")
+    demo_parser.set_defaults(func=_demo)
 
-    export = commands.add_parser(
+
+def _add_distill(subcommands):
+    distill = subcommands.add_parser(
+        "distill",
+        help="Run a distillation described by a config file into its own folder, with a report.",
+        description=(
+            "Caches the teacher's logits, trains the student alone and distilled (same initial "
+            "weights, data and views; with unlabeled examples, the student alone on the labeled ones "
+            "for as many steps), tests both, prints the comparison, exports and verifies the distilled "
+            "student, and writes OUTPUT/: config.json (the resolved config), run.json, metrics/*.csv, "
+            "tensorboard/, checkpoints/, export/, report.md and plots/. The config is plain JSON "
+            "or YAML with the sections and keys below; --set overrides any key. Keys and "
+            "defaults: " + "; ".join(f"{s}: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in keys.items())
+                                      for s, keys in DEFAULTS.items())
+            + ". What each key means: " + "; ".join(f"{key}: {text}" for key, text in HELP.items())
+        ),
+    )
+    distill.add_argument("--config", help="a .json or .yaml config file (default: the defaults)")
+    distill.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help=_SET_HELP)
+    distill.add_argument("--output", required=True, help="the run's folder")
+    distill.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")
+    distill.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    distill.add_argument("--progress", choices=list(_VERBOSITY), default="bar",
+                         help="progress bars, a line per epoch, or none (default: %(default)s)")
+    distill.set_defaults(func=_distill)
+
+
+def _add_cache(subcommands):
+    cache = subcommands.add_parser(
+        "cache",
+        help="Run the teacher over a config's training data on Apache Beam, into the sharded cache cache.path.",
+        description=(
+            "Runs the teacher once over every view of the config's training split (data.*, its labeled examples "
+            "and then its unlabeled pool, as `distill` takes them; distill.views, distill.seed) through Apache "
+            "Beam's RunInference, on any runner, and writes the sharded cache cache.path (a shard per "
+            "cache.examples_per_shard examples, each verified by its integrity record, and a manifest). "
+            "`distill` and `tune` with the same config then read it instead of running the teacher. Run again "
+            "after a failure: complete shards are kept, the rest computed. Needs `pip install 'tfdistill[beam]'`."
+        ),
+    )
+    cache.add_argument("--config", help="a .json or .yaml config file (default: the defaults)")
+    cache.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override one key, e.g. --set cache.path=cache/pool (repeatable; VALUE is JSON)")
+    cache.add_argument(
+        "--runner", nargs=argparse.REMAINDER,
+        help="last: Beam's runner (DirectRunner, DataflowRunner, FlinkRunner, SparkRunner, ...) and every "
+             "pipeline option after it, passed to Beam as they are, e.g. --runner DirectRunner "
+             "--direct_running_mode=multi_processing --direct_num_workers=2 (default: DirectRunner)",
+    )
+    cache.set_defaults(func=commands.cache)
+
+
+def _add_export(subcommands):
+    export = subcommands.add_parser(
         "export",
         help="Export a .keras classifier to TFLite (verified on --data) or a TF Serving SavedModel.",
         description=(
@@ -308,34 +213,11 @@ def build_parser():
     export.add_argument("--seed", type=int, default=0, help="seed of the calibration sample (default: %(default)s)")
     export.add_argument("--verify-examples", type=_positive_int, default=10_000,
                         help="verify the TFLite model on at most this many test examples (default: %(default)s)")
-    export.set_defaults(func=_export)
+    export.set_defaults(func=commands.export)
 
-    distill = commands.add_parser(
-        "distill",
-        help="Run a distillation described by a config file into its own folder, with a report.",
-        description=(
-            "Caches the teacher's logits, trains the student alone and distilled (same initial "
-            "weights, data and views), tests both, exports and verifies the distilled student, and "
-            "writes OUTPUT/: config.json (the resolved config), run.json, metrics/*.csv, "
-            "tensorboard/, checkpoints/, export/, report.md and plots/. The config is plain JSON "
-            "or YAML with the sections and keys below; --set overrides any key. Keys and "
-            "defaults: " + "; ".join(f"{s}: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in keys.items())
-                                      for s, keys in DEFAULTS.items())
-            + ". What the data, teacher and student keys mean: "
-            + "; ".join(f"{key}: {text}" for key, text in HELP.items())
-        ),
-    )
-    distill.add_argument("--config", help="a .json or .yaml config file (default: the defaults)")
-    distill.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                         help="override one key, e.g. --set distill.epochs=5 (repeatable; VALUE is JSON)")
-    distill.add_argument("--output", required=True, help="the run's folder")
-    distill.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")
-    distill.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    distill.add_argument("--progress", choices=list(_VERBOSITY), default="bar",
-                         help="progress bars, a line per epoch, or none (default: %(default)s)")
-    distill.set_defaults(func=_distill)
 
-    tune = commands.add_parser(
+def _add_tune(subcommands):
+    tune = subcommands.add_parser(
         "tune",
         help="Search the distillation recipe that pays on a config's data, against the student alone.",
         description=(
@@ -350,7 +232,7 @@ def build_parser():
     )
     tune.add_argument("--config", help="a .json or .yaml config file (default: the defaults)")
     tune.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                      help="override one key, e.g. --set distill.epochs=10 (repeatable; VALUE is JSON)")
+                      help=_SET_HELP)
     tune.add_argument("--output", required=True, help="the search's folder")
     tune.add_argument("--families", nargs="+", choices=TUNE_FAMILIES, default=list(TUNE_FAMILIES),
                       help="loss families to search (default: all; alone is always included)")
@@ -361,7 +243,9 @@ def build_parser():
                       help="progress output (default: %(default)s)")
     tune.set_defaults(func=_tune)
 
-    teacher = commands.add_parser(
+
+def _add_train_teacher(subcommands):
+    teacher = subcommands.add_parser(
         "train-teacher",
         help="Train the built-in teacher CNN on images (Fashion-MNIST or --data) and save it as a new version of OUTPUT.",
         description="Trains tfdistill.app.models.build_teacher() with flip/shift augmentation and a cosine "
@@ -370,15 +254,17 @@ def build_parser():
     )
     teacher.add_argument("--epochs", type=_positive_int, default=DEFAULTS["teacher"]["epochs"], help="(default: %(default)s)")
     teacher.add_argument("--output", default=None,
-                         help=f"the model folder (default without --data: {_FASHION_MNIST_TEACHER}; required with it)")
+                         help=f"the model folder (default without --data: {commands.FASHION_MNIST_TEACHER}; required with it)")
     teacher.add_argument("--data", default=None, help="the data: NAME.npz or tfds:NAME of images (as for `evaluate`); "
                          "default: Fashion-MNIST")
     teacher.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder, or TFDS's data_dir")
     teacher.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     teacher.add_argument("--progress", choices=list(_VERBOSITY), default="epoch", help="(default: %(default)s)")
-    teacher.set_defaults(func=_train_teacher)
+    teacher.set_defaults(func=commands.train_teacher)
 
-    evaluate = commands.add_parser(
+
+def _add_evaluate(subcommands):
+    evaluate = subcommands.add_parser(
         "evaluate",
         help="Test accuracy, size and parameters of a .keras or .tflite model on --data.",
         description="Loads MODEL (.keras, or .tflite run in the TFLite interpreter) and reports its "
@@ -394,9 +280,11 @@ def build_parser():
         help="a teacher .keras file: also report the model's fidelity to it (top-1 agreement, KL) "
              "on the data's training and test splits",
     )
-    evaluate.set_defaults(func=_evaluate)
+    evaluate.set_defaults(func=commands.evaluate)
 
-    benchmark = commands.add_parser(
+
+def _add_benchmark(subcommands):
+    benchmark = subcommands.add_parser(
         "benchmark",
         help="Run one of the benchmarks (benchmarks/NAME.py from a source checkout).",
         description="Runs benchmarks/NAME.py from the source checkout with ARGS; "
@@ -404,8 +292,20 @@ def build_parser():
     )
     benchmark.add_argument("name", choices=BENCHMARKS)
     benchmark.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the benchmark")
-    benchmark.set_defaults(func=_benchmark)
-    for command in commands.choices.values():
+    benchmark.set_defaults(func=commands.benchmark)
+
+
+def build_parser():
+    """The `tfdistill` parser; building it and answering `--help` import no TensorFlow."""
+    parser = argparse.ArgumentParser(
+        prog="tfdistill", description="Knowledge distillation for Keras 3 on TensorFlow."
+    )
+    _add_verbose(parser, default=False)
+    subcommands = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_demo, _add_export, _add_distill, _add_cache, _add_tune, _add_train_teacher, _add_evaluate,
+                _add_benchmark):
+        add(subcommands)
+    for command in subcommands.choices.values():
         # SUPPRESS: a subcommand without `--verbose` keeps the value given before it.
         _add_verbose(command, default=argparse.SUPPRESS)
     return parser

@@ -1,16 +1,18 @@
 """Run configurations: plain data (JSON or YAML), checked before any work starts.
 
-A config is a dict of sections; `DEFAULTS` lists every key with its default,
-and a value's type is the default's type (`None` defaults accept a number or a
-string). Nothing in a config can import or run code: YAML is read with
-`yaml.safe_load`, JSON with `json.load`.
+A config is a dict of sections; `DEFAULTS` lists every key with its default
+and `HELP` what it is, and a value's type is the default's type (`None`
+defaults accept a number or a string). Nothing in a config can import or run
+code: YAML is read with `yaml.safe_load`, JSON with `json.load`. `resolve`
+gives the checked dict (what `config.json` holds); `run_config` gives it as
+typed sections, the `RunConfig` of `tfdistill.app.sections` that a run reads.
 """
 
 import copy
-import difflib
 import json
 import os
 
+from tfdistill.app.sections import SECTIONS, RunConfig, closest as _closest
 from tfdistill.errors import ConfigError
 
 DEFAULTS = {
@@ -28,12 +30,15 @@ DEFAULTS = {
         "train_subset": None,
         "validation_size": None,
         "seed": 0,
+        "unlabeled": None,
+        "labels_per_class": None,
     },
     "teacher": {
         "path": "saved_models/fashion_mnist_teacher",
         "outputs": "logits",
         "output_key": None,
         "epochs": 24,
+        "cache_dir": None,
     },
     "student": {
         "path": None,
@@ -53,6 +58,13 @@ DEFAULTS = {
         "seed": 0,
         "train_scratch": True,
         "precise_batch_norm": True,
+        "labeled_share": None,
+    },
+    "cache": {
+        "path": None,
+        "batch_size": 256,
+        "examples_per_shard": 10240,
+        "dtype": "float16",
     },
     "export": {
         "saved_model": True,
@@ -60,6 +72,7 @@ DEFAULTS = {
         "min_agreement": 0.99,
         "calibration_examples": 200,
         "verify_examples": 10000,
+        "serving_dir": None,
     },
 }
 
@@ -72,33 +85,68 @@ HELP = {
     "data.class_names": "an image folder's class folders in the teacher's class order (default: sorted by name)",
     "data.test_size": "an image folder without train/ and test/: the test split, a count or a fraction",
     "data.tfds": "a TFDS dataset name (tensorflow-datasets, data prepared locally)",
+    "data.tfds_train_split": "the TFDS split to train on (any TFDS split spec, e.g. train[:80%])",
+    "data.tfds_test_split": "the TFDS split to test on",
+    "data.data_dir": "where the data is read from: Fashion-MNIST's IDX folder (default: Debian's), or TFDS's data_dir",
     "data.train_subset": "train on this many training examples: the first ones of arrays, drawn at random from an image folder",
     "data.validation_size": "held out of the training split for validation: a count or a fraction "
                             "(default: 5,000 or a tenth of the training examples, whichever is fewer)",
+    "data.seed": "seed of the splits drawn at random (validation, an image folder's test split and subset) "
+                 "and of the labels kept by labels_per_class",
+    "data.unlabeled": "unlabeled examples added to the training split as a pool labeled -1: an .npz with x "
+                      "(examples of the labeled data's shape and dtype), or a folder of images without class "
+                      "folders (streamed, read at the labeled images' size)",
+    "data.labels_per_class": "keep this many labels per class of the training split (drawn with data.seed); "
+                             "the other examples join the unlabeled pool (null: every label)",
     "teacher.path": "a .keras file, a SavedModel folder or a TF Serving model folder (its highest version)",
     "teacher.outputs": "what the teacher outputs: logits, or probabilities (distilled as their logarithm)",
     "teacher.output_key": "a SavedModel's output to read when its signature has several",
+    "teacher.epochs": "epochs of a teacher trained by the command line (`tfdistill demo --retrain-teacher`, "
+                      "`tfdistill train-teacher`)",
+    "teacher.cache_dir": "a folder that keeps the teacher's outputs on in-memory training data between runs, "
+                         "keyed by the teacher, the examples, the views and the seed (default: computed in each run)",
     "student.path": "a .keras student; its weights are the initial weights of both runs",
     "student.builder": "package.module:function that returns the student (called with student.args)",
+    "student.args": "the keyword arguments of student.builder (plain data)",
     "student.width": "the built-in CNN student's width, when neither path nor builder is given",
+    "distill.soft_loss": "the soft loss by name (tfdistill.losses.SOFT_LOSSES)",
+    "distill.temperature": "the soft loss's temperature",
+    "distill.hard_weight": "the weight of the labels' cross-entropy in the distilled student's loss",
+    "distill.soft_weight": "the weight of the soft loss (the student alone trains with 0)",
+    "distill.epochs": "epochs of each student; with unlabeled examples an epoch is one pass over the training "
+                      "split (labels and pool), and the student alone takes as many steps on its labels",
+    "distill.batch_size": "examples per training step",
+    "distill.learning_rate": "Adam's peak learning rate, with cosine decay to 0",
+    "distill.views": "augmented views of each training image whose teacher outputs are computed once (1: the images alone)",
+    "distill.seed": "seed of the students' initial weights, the batch order and the views",
+    "distill.train_scratch": "also train the student alone, from the same initial weights, to compare",
+    "distill.precise_batch_norm": "recompute the students' BatchNorm statistics over their training examples when "
+                                  "training ends, so they evaluate as they trained",
+    "distill.labeled_share": "null: batches as they come; or the share of labeled examples in every batch of the "
+                             "distilled student, the rest from the unlabeled pool (an epoch is then one pass over the pool)",
+    "cache.path": "a sharded cache of the teacher's outputs on the training split (labeled examples and unlabeled "
+                  "pool): `tfdistill cache` writes it on Apache Beam, `distill` and `tune` then read it instead of "
+                  "running the teacher (a folder, or gs://... for the writing; default: the run computes them)",
+    "cache.batch_size": "the teacher's inference batch size in `tfdistill cache`",
+    "cache.examples_per_shard": "examples per shard of that cache, a multiple of cache.batch_size",
+    "cache.dtype": "what the cache stores the teacher's outputs as: float16 or float32",
+    "export.saved_model": "export the distilled student as a TF Serving SavedModel",
+    "export.tflite": "the TFLite quantizations to export, each verified against the Keras student",
+    "export.min_agreement": "the lowest top-1 agreement of a TFLite file with the Keras student on the test "
+                            "examples; below it the file is not written",
+    "export.calibration_examples": "training examples drawn at random to calibrate int8",
+    "export.verify_examples": "test examples a TFLite file is verified on (at most)",
+    "export.serving_dir": "a TF Serving model folder that gets the distilled student as its next version, with "
+                          "the .tflite files in assets.extra/ (default: the run's export/ folder)",
 }
 # Keys whose value is a count or a fraction of the examples it is taken from.
 COUNT_OR_FRACTION = ("data.validation_size", "data.test_size")
-
-DATASETS = ("fashion_mnist",)
-
-
 
 
 def _type_name(value):
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a mapping"}.get(
         type(value), type(value).__name__
     )
-
-
-def _closest(key, valid):
-    match = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-    return f" Did you mean {match[0]!r}?" if match else ""
 
 
 def _check_value(path, value, default):
@@ -158,6 +206,13 @@ def resolve(config=None, overrides=()):
         >>> resolve({"distill": {"epochs": 3}}, ["distill.temperature=2"])["distill"]["temperature"]
         2.0
     """
+    resolved = _merged(config, overrides)
+    RunConfig.from_dict(resolved)  # the sections' own checks (ranges, choices), then those across sections
+    return resolved
+
+
+def _merged(config, overrides):
+    """`DEFAULTS` with `config` and `overrides` merged in, every key and type checked (see `resolve`)."""
     resolved = copy.deepcopy(DEFAULTS)
     config = config or {}
     if not isinstance(config, dict):
@@ -188,64 +243,31 @@ def resolve(config=None, overrides=()):
                 f"Unknown key `{section}.{key}`.{_closest(key, valid)} Valid keys of `{section}`: {valid}"
             )
         resolved[section][key] = _check_value(f"{section}.{key}", value, DEFAULTS[section][key])
-    _check_ranges(resolved)
     return resolved
 
 
-def _check_ranges(config):
-    if config["data"]["dataset"] not in DATASETS:
-        raise ConfigError(
-            f"Invalid value for `data.dataset`: expected one of {list(DATASETS)} (the "
-            f"demo models take 28x28 grey images). Received: {config['data']['dataset']!r}"
-        )
-    for path, minimum in (
-        ("distill.epochs", 1), ("distill.batch_size", 1), ("distill.views", 1), ("student.width", 1),
-        ("teacher.epochs", 1), ("export.calibration_examples", 1), ("export.verify_examples", 1),
-    ):
-        section, key = path.split(".")
-        if config[section][key] < minimum:
-            raise ConfigError(f"Invalid value for `{path}`: expected an integer >= {minimum}. Received: {config[section][key]}")
-    for path in ("distill.temperature", "distill.learning_rate"):
-        section, key = path.split(".")
-        if not config[section][key] > 0:
-            raise ConfigError(f"Invalid value for `{path}`: expected a number > 0. Received: {config[section][key]}")
-    for path in ("distill.hard_weight", "distill.soft_weight"):
-        section, key = path.split(".")
-        if config[section][key] < 0:
-            raise ConfigError(f"Invalid value for `{path}`: expected a number >= 0. Received: {config[section][key]}")
-    from tfdistill.export.tflite import QUANTIZATIONS
-    from tfdistill.losses import SOFT_LOSSES
+def run_config(config=None, overrides=()):
+    """`resolve`, as typed sections: a `tfdistill.app.sections.RunConfig`.
 
-    if config["distill"]["soft_loss"] not in SOFT_LOSSES:
-        raise ConfigError(
-            f"Invalid value for `distill.soft_loss`: expected one of {sorted(SOFT_LOSSES)}."
-            f"{_closest(config['distill']['soft_loss'], list(SOFT_LOSSES))} Received: {config['distill']['soft_loss']!r}"
-        )
-    for quantization in config["export"]["tflite"]:
-        if quantization not in QUANTIZATIONS:
-            raise ConfigError(
-                f"Invalid value in `export.tflite`: expected items of {list(QUANTIZATIONS)}. Received: {quantization!r}"
-            )
-    if config["teacher"]["outputs"] not in ("logits", "probabilities"):
-        raise ConfigError(
-            "Invalid value for `teacher.outputs`: expected 'logits' or 'probabilities'."
-            f"{_closest(config['teacher']['outputs'], ['logits', 'probabilities'])} Received: {config['teacher']['outputs']!r}"
-        )
-    if config["student"]["path"] is not None and config["student"]["builder"] is not None:
-        raise ConfigError("Invalid config: give `student.path` or `student.builder`, not both.")
-    builder = config["student"]["builder"]
-    if builder is not None and (not isinstance(builder, str) or builder.count(":") != 1):
-        raise ConfigError(
-            "Invalid value for `student.builder`: expected 'package.module:function'. "
-            f"Received: {builder!r}"
-        )
-    subset = config["data"]["train_subset"]
-    validation_size = config["data"]["validation_size"]
-    if subset is not None and (not isinstance(subset, int) or (isinstance(validation_size, int) and subset <= validation_size)):
-        raise ConfigError(
-            "Invalid value for `data.train_subset`: expected null or an integer larger than "
-            f"`data.validation_size` ({config['data']['validation_size']}). Received: {subset!r}"
-        )
+    Example:
+        >>> run_config(None, ["distill.epochs=3"]).distill.epochs
+        3
+    """
+    return RunConfig.from_dict(resolve(config, overrides))
+
+
+def section(name, **values):
+    """One section from `DEFAULTS` with some keys changed, checked as in a config.
+
+    For code that runs one stage of a run without a config file (the examples' task comparison);
+    the checks across sections (e.g. `distill.labeled_share` needs unlabeled data) are left to the
+    code that brings the sections together.
+
+    Example:
+        >>> section("distill", epochs=20, views=1).views
+        1
+    """
+    return SECTIONS[name].from_dict(_merged({name: values}, ())[name])
 
 
 def load(path):

@@ -1,206 +1,98 @@
-"""The main job: distil a Fashion-MNIST teacher into a 60x smaller student.
+"""The main job: `tfdistill demo`, a `tfdistill distill` run on the default config.
 
-Reuses the shipped teacher (or trains one), trains the same student from the
-same initial weights twice on the same data order and augmented views — once
-alone, once distilled — prints a comparison table and exports the distilled
-student under `saved_models/` in TF Serving's layout.
+The shipped Fashion-MNIST teacher (or a new one, trained first), the default
+recipe, and by default few labels: `LABELS_PER_CLASS` labels per class of the
+training split kept, the other images an unlabeled pool. The student alone
+trains on the labeled images, the distilled one on labels and pool; the run
+prints the comparison table, writes its folder under `runs/demo/` and exports
+the distilled student to `saved_models/fashion_mnist_student/VERSION/`.
+`--all-labels` compares them with every label instead.
+
+This module imports no TensorFlow until a demo runs, so `tfdistill demo
+--help` answers at once.
 """
 
-import dataclasses
 import os
-import time
 
-import keras
-import numpy as np
+from tfdistill.app import config as config_module
+from tfdistill.app import run_folder
 
-from tfdistill import offline
-from tfdistill.app.config import DEFAULTS
-from tfdistill.app.model_sources import load_teacher
-from tfdistill.app.models import build_student
-from tfdistill.app.training import (
-    accuracy,
-    calibration_images,
-    fidelity_on_train_and_test,
-    keras_file_size,
-    train_student,
-    train_teacher,
-)
-from tfdistill.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
-from tfdistill.data.pipelines import make_dataset, to_float_images
-from tfdistill.export.saved_model import export_saved_model, latest_version_dir
-from tfdistill.export.tflite import export_tflite
-from tfdistill.stats import describe_gain
-
-# Standard deviation across seeds of one student's test accuracy here (README), x2.
-SEED_NOISE_POINTS = 0.3
 TEACHER_NAME = "fashion_mnist_teacher"
 STUDENT_NAME = "fashion_mnist_student"
-_DISTILL = DEFAULTS["distill"]
+RUNS_DIR = os.path.join("runs", "demo")
+# The few-labels comparison: labels kept per class, and epochs over the training split (labels and pool),
+# chosen so that the two students, the teacher's pass and the exports take under 10 minutes on 2 cores.
+LABELS_PER_CLASS = 100
+FEW_LABELS_EPOCHS = 8
 
 
-@dataclasses.dataclass
-class Recipe:
-    """The demo's settings; every default is `tfdistill.app.config.DEFAULTS`'s (the README says how they were chosen)."""
-
-    epochs: int = _DISTILL["epochs"]
-    batch_size: int = _DISTILL["batch_size"]
-    learning_rate: float = _DISTILL["learning_rate"]
-    soft_loss: str = _DISTILL["soft_loss"]
-    temperature: float = _DISTILL["temperature"]
-    hard_weight: float = _DISTILL["hard_weight"]
-    soft_weight: float = _DISTILL["soft_weight"]
-    views: int = _DISTILL["views"]
-    precise_batch_norm: bool = _DISTILL["precise_batch_norm"]
-    student_width: int = DEFAULTS["student"]["width"]
-    seed: int = _DISTILL["seed"]
-
-    def distill_settings(self):
-        """The recipe as a config's `distill` section."""
-        settings = dataclasses.asdict(self)
-        settings.pop("student_width")
-        return settings
-
-
-def load_or_train_teacher(saved_models, x_train, y_train, retrain=False, epochs=DEFAULTS["teacher"]["epochs"], seed=0):
-    """The latest shipped teacher under `saved_models/`, or a newly trained one."""
-    model_dir = os.path.join(saved_models, TEACHER_NAME)
-    latest = latest_version_dir(model_dir)
-    if latest and not retrain:
-        print(f"Teacher: reusing {latest} (pass --retrain-teacher to train a new one)")
-        return load_teacher(model_dir)
-    print(f"Teacher: training for {epochs} epochs")
-    teacher = train_teacher(x_train, y_train, epochs=epochs, seed=seed)
-    path = export_saved_model(teacher, model_dir, raw_shape=(None, 28, 28), class_names=CLASS_NAMES)
-    print(f"Teacher: saved to {path}")
-    return teacher
-
-
-def format_table(rows):
-    header = f"{'model':<22}{'parameters':>12}{'.keras bytes':>14}{'test accuracy':>15}"
-    lines = [header, "-" * len(header)]
-    for name, params, size, acc in rows:
-        lines.append(f"{name:<22}{params:>12,}{size:>14,}{acc * 100:>14.2f}%")
-    return "\n".join(lines)
-
-
-def run(
-    saved_models="saved_models",
-    data_dir=None,
-    recipe=None,
-    retrain_teacher=False,
-    teacher_epochs=DEFAULTS["teacher"]["epochs"],
-    cache_dir=None,
-    export=True,
-    train_subset=None,
-    min_agreement=DEFAULTS["export"]["min_agreement"],
-    verbose=2,
-):
-    """Runs the whole demo and returns its results as a dict.
+def demo_config(saved_models="saved_models", labels_per_class=LABELS_PER_CLASS, epochs=None, views=None,
+                student_width=None, seed=None, data_dir=None, teacher_epochs=None, cache_dir=None, export=True,
+                overrides=()):
+    """The demo's `RunConfig`: `DEFAULTS`, the demo's teacher and export folders, and the options given.
 
     Args:
-        saved_models: folder of exported models (`NAME/VERSION/` inside).
-        data_dir: Fashion-MNIST folder (default: Debian's package's).
-        recipe: a `Recipe`; default `Recipe()`.
-        retrain_teacher: train a new teacher even if one is shipped.
-        teacher_epochs: epochs when training the teacher.
-        cache_dir: folder for cached teacher logits (default: none on disk).
-        export: export the distilled student under `saved_models/`.
-        train_subset: use only the first N training examples (for tests).
-        min_agreement: lowest top-1 agreement of a TFLite export with the
-            Keras student; below it the export is refused.
-        verbose: Keras verbosity of `fit`.
-
-    Returns:
-        A dict with the table rows, accuracies, the distilled student's
-        fidelity to the teacher (`"train"`, `"test"`) and the export path.
+        saved_models: folder of exported models: the teacher is read from
+            `fashion_mnist_teacher/`, the student exported to the next
+            version of `fashion_mnist_student/`.
+        labels_per_class: labels kept per class (`data.labels_per_class`),
+            or `None` for every label.
+        epochs: student epochs; default `FEW_LABELS_EPOCHS` with few labels,
+            `DEFAULTS`' with every label.
+        views, student_width, seed, data_dir, teacher_epochs, cache_dir: the
+            keys of the same meaning; `None` keeps `DEFAULTS`'.
+        export: export the distilled student (SavedModel and TFLite).
+        overrides: more `section.key=value` strings, applied last.
     """
-    recipe = recipe or Recipe()
-    start = time.time()
-    (x_train, y_train), (x_test, y_test) = load_fashion_mnist(data_dir)
-    if train_subset:
-        x_train, y_train = x_train[:train_subset], y_train[:train_subset]
-    teacher = load_or_train_teacher(
-        saved_models, x_train, y_train, retrain_teacher, teacher_epochs, recipe.seed
-    )
-    x_test_float = to_float_images(x_test)
-    teacher_test_logits = teacher.predict(x_test_float, batch_size=1024, verbose=0)
-    teacher_acc = float(np.mean(teacher_test_logits.argmax(-1) == y_test))
-    print(f"Teacher: {teacher.count_params():,} parameters, test accuracy {teacher_acc:.2%}")
-
-    logits = offline.cached_teacher_logits(
-        teacher, x_train, views=recipe.views, seed=recipe.seed, cache_dir=cache_dir, verbose=verbose
-    )
-    train = offline.offline_dataset(
-        x_train, y_train, logits, batch_size=recipe.batch_size, seed=recipe.seed, view_seed=recipe.seed
-    )
-    keras.utils.set_random_seed(recipe.seed)
-    initial_weights = build_student(width=recipe.student_width).get_weights()
-
-    plain = make_dataset(x_train, y_train, batch_size=512)
-    settings = recipe.distill_settings()
-    print(f"Student alone: {recipe.epochs} epochs")
-    scratch, scratch_history = train_student(
-        teacher, train, initial_weights, settings, recipe.student_width, soft=False, verbose=verbose,
-        batch_norm_data=plain,
-    )
-    print(f"Student distilled: {recipe.epochs} epochs")
-    distilled, distilled_history = train_student(
-        teacher, train, initial_weights, settings, recipe.student_width, soft=True, verbose=verbose,
-        batch_norm_data=plain,
-    )
-
-    distilled_test_logits = distilled.predict(x_test_float, batch_size=1024, verbose=0)
-    rows = [
-        ("teacher", teacher.count_params(), keras_file_size(teacher), teacher_acc),
-        ("student alone", scratch.count_params(), keras_file_size(scratch), accuracy(scratch, x_test_float, y_test)),
-        ("student distilled", distilled.count_params(), keras_file_size(distilled),
-         float(np.mean(distilled_test_logits.argmax(-1) == y_test))),
-    ]
-    print()
-    print(format_table(rows))
-    print()
-    print(describe_gain(rows[1][3], rows[2][3], len(CLASS_NAMES)))
-    print(
-        f"One seed: differences within about {SEED_NOISE_POINTS} points are seed-to-seed noise "
-        "(the README gives the mean gain over several seeds with its 95 % interval). "
-        f"The student has {teacher.count_params() / distilled.count_params():.0f}x fewer parameters than the teacher."
-    )
-    fidelity = fidelity_on_train_and_test(
-        distilled, to_float_images(x_train), y_train, logits[0], teacher_test_logits, distilled_test_logits, y_test
-    )
-    print("How closely the distilled student follows the teacher:")
-    for split, report in fidelity.items():
-        print(f"  {split:<5} {report}")
-    path = None
-    if export:
-        path = export_saved_model(
-            distilled, os.path.join(saved_models, STUDENT_NAME), raw_shape=(None, 28, 28), class_names=CLASS_NAMES
-        )
-        print(f"Distilled student exported to {path}")
-        calibration = calibration_images(x_train, DEFAULTS["export"]["calibration_examples"], recipe.seed)
-        print("TFLite exports, verified on the test set:")
-        for quantization in DEFAULTS["export"]["tflite"]:
-            report = export_tflite(
-                distilled,
-                os.path.join(path, "assets.extra", f"student_{quantization}.tflite"),
-                x_test_float,
-                y_test,
-                quantization,
-                representative_data=calibration,
-                min_agreement=min_agreement,
-            )
-            print(f"  {report}")
-            rows.append((f"student {quantization} TFLite", distilled.count_params(), report.file_bytes, report.accuracy))
-        print()
-        print(format_table(rows))
-    print(f"Done in {time.time() - start:.0f} s.")
-    return {
-        "rows": rows,
-        "teacher_accuracy": rows[0][3],
-        "scratch_accuracy": rows[1][3],
-        "distilled_accuracy": rows[2][3],
-        "scratch_history": scratch_history,
-        "distilled_history": distilled_history,
-        "export_path": path,
-        "fidelity": fidelity,
+    if epochs is None and labels_per_class is not None:
+        epochs = FEW_LABELS_EPOCHS
+    sections = {
+        "data": {"labels_per_class": labels_per_class, "data_dir": data_dir},
+        "teacher": {"path": os.path.join(saved_models, TEACHER_NAME), "epochs": teacher_epochs, "cache_dir": cache_dir},
+        "student": {"width": student_width},
+        "distill": {"epochs": epochs, "views": views, "seed": seed},
+        "export": {"serving_dir": os.path.join(saved_models, STUDENT_NAME)} if export else
+                  {"saved_model": False, "tflite": []},
     }
+    given = {name: {key: value for key, value in keys.items() if value is not None} for name, keys in sections.items()}
+    return config_module.run_config(given, overrides)
+
+
+def run(config, run_dir=None, retrain_teacher=False, verbose=2):
+    """Runs the demo's config (`demo_config`) and returns the run's results.
+
+    Args:
+        config: the `RunConfig`.
+        run_dir: the run's folder; default `RUNS_DIR/N`, the next number, or
+            the last one when it holds an unfinished run of the same config
+            (it is resumed).
+        retrain_teacher: train a new teacher (`teacher.epochs`) and export it
+            as the next version of `teacher.path`, even if one is there.
+        verbose: Keras verbosity of `fit`.
+    """
+    from tfdistill.app.runs import run_distillation
+
+    ensure_teacher(config, retrain_teacher, verbose)
+    run_dir = run_dir or run_folder.numbered_run_dir(RUNS_DIR, config.to_dict())
+    return run_distillation(config, run_dir, verbose=verbose)
+
+
+def ensure_teacher(config, retrain=False, verbose=2):
+    """Reuses the latest teacher under `teacher.path`, or trains the built-in one on every training label."""
+    from tfdistill.app import data_forms
+    from tfdistill.app.training import train_image_teacher
+    from tfdistill.export.saved_model import export_saved_model, latest_version_dir
+
+    latest = latest_version_dir(config.teacher.path)
+    if latest and not retrain:
+        print(f"Teacher: reusing {latest} (pass --retrain-teacher to train a new one)")
+        return latest
+    parts = data_forms.read_labeled(config.data)
+    x, y = parts["train"].x[:config.data.train_subset], parts["train"].y[:config.data.train_subset]
+    print(f"Teacher: training for {config.teacher.epochs} epochs on {len(y):,} labeled images")
+    teacher = train_image_teacher(x, y, epochs=config.teacher.epochs, seed=config.distill.seed, verbose=verbose,
+                                  num_classes=len(parts["class_names"]))
+    path = export_saved_model(teacher, config.teacher.path, raw_shape=(None, *parts["raw_shape"]),
+                              class_names=parts["class_names"])
+    print(f"Teacher: saved to {path}")
+    return path

@@ -19,6 +19,7 @@ import tensorflow as tf
 from tfdistill import compat, validation
 from tfdistill.errors import ConfigError
 from tfdistill.export.saved_model import KERAS_COPY, existing_versions
+from tfdistill.labels import UNLABELED
 from tfdistill.model_files import load_model
 
 
@@ -169,11 +170,11 @@ def _builder(text):
     return getattr(module, function_name)
 
 
-def student_factory(student_config, input_shape, num_classes, seed, same_weights=True):
+def student_factory(section, input_shape, num_classes, seed, same_weights=True):
     """A function that returns a fresh student with the same initial weights at every call.
 
     Args:
-        student_config: the resolved `student` section.
+        section: the run's `student` section (`tfdistill.app.sections.StudentSection`).
         input_shape: one example's shape as the models take it.
         num_classes: the number of classes.
         seed: seed of the initial weights of a built student.
@@ -182,8 +183,8 @@ def student_factory(student_config, input_shape, num_classes, seed, same_weights
             Keras's global seed (a `.keras` student always starts from its
             file's weights).
     """
-    if student_config["path"] is not None:
-        path = student_config["path"]
+    if section.path is not None:
+        path = section.path
         if not os.path.isfile(path):
             raise ConfigError(f"Invalid value for `student.path`: no file at {path!r}. Expected a .keras file.")
         load_model(path, role="student")  # fails now, not after the teacher's pass
@@ -192,9 +193,9 @@ def student_factory(student_config, input_shape, num_classes, seed, same_weights
             return load_model(path, role="student")
 
         return make
-    if student_config["builder"] is not None:
-        build = _builder(student_config["builder"])
-        args = student_config["args"]
+    if section.builder is not None:
+        build = _builder(section.builder)
+        args = section.args
     else:
         if len(input_shape) != 3:
             raise ConfigError(
@@ -206,7 +207,7 @@ def student_factory(student_config, input_shape, num_classes, seed, same_weights
         def build(**kwargs):
             return build_student(input_shape=input_shape, num_classes=num_classes, **kwargs)
 
-        args = {"width": student_config["width"]}
+        args = {"width": section.width}
     keras.utils.set_random_seed(seed)
     try:
         first = build(**args)
@@ -216,10 +217,19 @@ def student_factory(student_config, input_shape, num_classes, seed, same_weights
         raise ConfigError(f"Invalid value for `student.builder`: expected it to return a keras.Model. Received: {first!r}")
     if not same_weights:
         return lambda name="student": build(**args)
+    return with_initial_weights(lambda name: build(**args), first)
+
+
+def with_initial_weights(build, first):
+    """`build(name)` made to return students that all start from the weights of `first` (one it built).
+
+    Both students of a comparison start from the same weights, so they differ
+    in what they learn from only.
+    """
     initial = first.get_weights()
 
     def make(name="student"):
-        student = build(**args)
+        student = build(name)
         student.set_weights(initial)
         return student
 
@@ -262,9 +272,10 @@ def check_models_and_data(teacher, student, data):
             f"{num_outputs}. Give one class name per output (`class_names` in an .npz, one folder per class)."
         )
     for name, split in (("training", data.train), ("validation", data.validation), ("test", data.test)):
-        if len(split) and (split.y.min() < 0 or split.y.max() >= num_outputs):
+        y = split.y[split.labeled]  # the training split's unlabeled examples are -1
+        if len(y) and (y.min() < 0 or y.max() >= num_outputs):
             raise ConfigError(
-                f"Invalid data {data.description}: {name} labels range over [{split.y.min()}, {split.y.max()}], "
+                f"Invalid data {data.description}: {name} labels range over [{y.min()}, {y.max()}], "
                 f"but the models output {num_outputs} classes (labels 0 to {num_outputs - 1})."
             )
     if np.all(teacher_out >= 0) and np.allclose(teacher_out.sum(-1), 1.0, atol=1e-3):
@@ -273,10 +284,11 @@ def check_models_and_data(teacher, student, data):
             "probabilities, not logits. Set `teacher.outputs: probabilities` (they are then distilled as "
             "their logarithm), or give a teacher without its final softmax."
         )
-    agreement = float(np.mean(teacher_out.argmax(-1) == labels))
+    labeled = labels != UNLABELED
+    agreement = float(np.mean(teacher_out.argmax(-1)[labeled] == labels[labeled])) if labeled.any() else 1.0
     if agreement <= 1.5 / num_outputs:
         warnings.warn(
-            f"The teacher's predictions match the labels of only {agreement:.1%} of {len(labels)} training "
+            f"The teacher's predictions match the labels of only {agreement:.1%} of {int(labeled.sum())} training "
             f"examples (chance: {1 / num_outputs:.1%}). Are the classes in the teacher's order? An image "
             "folder's classes are its sub-folders sorted by name; set `data.class_names` to the folder names "
             "in the order of the teacher's outputs.", stacklevel=2,

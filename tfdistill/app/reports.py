@@ -113,18 +113,20 @@ def write_report(path, title, config, rows, tflite_reports, plots, notes=()):
         path: the `.md` file.
         title: its heading.
         config: the resolved config (shown as JSON).
-        rows: dicts with `name`, `parameters`, `bytes`, `accuracy`, `latency_ms`.
+        rows: dicts with `name`, `parameters`, `bytes`, `accuracy`, `latency_ms` and,
+            for a student, `trained_on`.
         tflite_reports: `VerificationReport`s of the TFLite exports.
         plots: `{caption: PNG path relative to the report}`.
         notes: extra lines under the table.
     """
     import json
 
-    lines = [f"# {title}", "", "| model | parameters | file bytes | test accuracy | latency (ms, batch 1) |",
-             "| --- | ---: | ---: | ---: | ---: |"]
+    lines = [f"# {title}", "", "| model | parameters | file bytes | test accuracy | latency (ms, batch 1) | trained on |",
+             "| --- | ---: | ---: | ---: | ---: | --- |"]
     for row in rows:
         lines.append(
-            f"| {row['name']} | {row['parameters']:,} | {row['bytes']:,} | {row['accuracy']:.2%} | {row['latency_ms']:.3f} |"
+            f"| {row['name']} | {row['parameters']:,} | {row['bytes']:,} | {row['accuracy']:.2%} | "
+            f"{row['latency_ms']:.3f} | {row.get('trained_on', '')} |"
         )
     lines += [""] + [f"{note}" for note in notes] + [""]
     if tflite_reports:

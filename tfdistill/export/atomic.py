@@ -20,10 +20,15 @@ _HOST = re.sub(r"\W", "_", socket.gethostname())
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<host>\w+)-(?P<pid>\d+)-[0-9a-f]{8}\.partial(?P<suffix>\.\w+)?$")
 
 
+def temporary_name(name, suffix=""):
+    """A unique temporary name for a file or folder called `name`, of this host and process."""
+    return f".{name}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial{suffix}"
+
+
 def temporary_path(path, suffix=""):
     """A unique temporary name beside `path` (`suffix` keeps an extension, e.g. `.keras`)."""
     directory, name = os.path.split(os.path.abspath(path))
-    return os.path.join(directory, f".{name}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial{suffix}")
+    return os.path.join(directory, temporary_name(name, suffix))
 
 
 def _running(pid):

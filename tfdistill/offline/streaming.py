@@ -4,7 +4,9 @@ The examples are read one at a time by a function of their index (an image
 file decoded per step, a record); the teacher's outputs for every example and
 view are written once to an `.npy` file on disk and read back memory-mapped,
 a batch of rows at a time. Neither the examples nor the cache are ever held
-in memory whole.
+in memory whole. A cache too large for one process's pass is written in shards
+on Apache Beam (`tfdistill.offline.beam`); `streaming_offline_dataset` reads
+it the same way, shard by shard (`tfdistill.offline.shards`).
 """
 
 import json
@@ -19,6 +21,14 @@ from tfdistill.data.mixing import mixed_order
 from tfdistill.data.pipelines import AUTOTUNE
 from tfdistill.export.atomic import temporary_path
 from tfdistill.losses.logits import top_k_logits
+from tfdistill.offline.shards import (
+    TOP_K_CLASSES,
+    TOP_K_SETTINGS,
+    TOP_K_VALUES,
+    ShardedArray,
+    is_sharded_cache,
+    read_sharded_cache,
+)
 from tfdistill.offline.views import view_image
 from tfdistill.teacher_outputs import (
     CLASSES_KEY,
@@ -29,8 +39,8 @@ from tfdistill.teacher_outputs import (
     check_top_k_arguments,
 )
 
-# The files of a top-k cache directory.
-TOP_K_VALUES, TOP_K_CLASSES, TOP_K_SETTINGS = "values.npy", "classes.npy", "settings.json"
+# What a cache on disk stores floating outputs as.
+STORAGE_DTYPES = ("float16", "float32")
 
 
 def _check_examples(load_example, num_examples):
@@ -43,12 +53,59 @@ def _check_examples(load_example, num_examples):
         raise ValueError(f"Invalid value for argument `num_examples`. Expected an int >= 1. Received: {num_examples!r}")
 
 
-def _view_of(load_example, views, seed):
+def view_loader(load_example, views, seed):
+    """`load(index, view)`: the example `load_example(index)`, or with several views its view `view`."""
     def load(index, view):
         image = load_example(index)
         return image if views == 1 else view_image(image, index, view, seed)
 
     return load
+
+
+def check_pass_arguments(teacher, views, batch_size, dtype, top_k, temperature):
+    """The checks every teacher's pass to disk makes first; returns `(output_shape, top_k, temperature)`.
+
+    Shared by `write_teacher_logits` and `write_sharded_cache`, so the same
+    bad arguments get the same errors from both.
+    """
+    for name, value in (("views", views), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"Invalid value for argument `{name}`. Expected an int >= 1. Received: {name}={value!r}")
+    if _dtype_name(dtype) not in STORAGE_DTYPES:
+        raise ValueError(
+            f"Invalid value for argument `dtype`. Expected one of {list(STORAGE_DTYPES)}. Received: dtype={dtype!r}"
+        )
+    output_shape = tuple(teacher.outputs[0].shape[1:])
+    if any(size is None for size in output_shape):
+        raise ValueError(
+            "Invalid value for argument `teacher`: a disk cache needs outputs of a fixed shape per example. "
+            f"Received: output shape {(None,) + output_shape}; give the model a fixed sequence length."
+        )
+    top_k, temperature = check_top_k_arguments(top_k, temperature, output_shape[-1])
+    return output_shape, top_k, temperature
+
+
+def _dtype_name(dtype):
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return None
+
+
+def class_dtype(num_classes):
+    """The smallest integer type a top-k cache stores class ids `0 .. num_classes - 1` in."""
+    return np.dtype(np.uint16 if num_classes <= np.iinfo(np.uint16).max + 1 else np.int32)
+
+
+def view_batches(load, view, batch_size, start, stop):
+    """Batches of view `view` of examples `start .. stop - 1`, as the teacher's pass runs them.
+
+    Batches start at `start`: a range that starts at a multiple of
+    `batch_size` gives the batches the whole pass gives there.
+    """
+    return tf.data.Dataset.range(start, stop).map(
+        lambda index: load(index, tf.constant(view, tf.int64)), num_parallel_calls=AUTOTUNE, deterministic=True,
+    ).batch(batch_size).prefetch(AUTOTUNE)
 
 
 def write_teacher_logits(teacher, load_example, num_examples, path, views=1, seed=0, batch_size=256,
@@ -90,17 +147,11 @@ def write_teacher_logits(teacher, load_example, num_examples, path, views=1, see
     _check_examples(load_example, num_examples)
     if os.path.exists(path):
         raise FileExistsError(f"Invalid value for argument `path`: {path!r} already exists; nothing was written.")
-    output_shape = tuple(teacher.outputs[0].shape[1:])
-    if any(size is None for size in output_shape):
-        raise ValueError(
-            "Invalid value for argument `teacher`: a disk cache needs outputs of a fixed shape per example. "
-            f"Received: output shape {(None,) + output_shape}; give the model a fixed sequence length."
-        )
-    top_k, temperature = check_top_k_arguments(top_k, temperature, output_shape[-1])
+    output_shape, top_k, temperature = check_pass_arguments(teacher, views, batch_size, dtype, top_k, temperature)
     if top_k is not None:
         return _write_top_k(teacher, load_example, num_examples, path, views, seed, batch_size, dtype, verbose,
                             top_k, temperature, output_shape)
-    load = _view_of(load_example, views, seed)
+    load = view_loader(load_example, views, seed)
     staging = temporary_path(path, ".npy")
     logits = np.lib.format.open_memmap(staging, mode="w+", dtype=dtype, shape=(views, num_examples) + output_shape)
     predict = tf.function(lambda images: teacher(images, training=False))
@@ -124,9 +175,7 @@ def write_teacher_logits(teacher, load_example, num_examples, path, views=1, see
 
 
 def _batches(load, num_examples, view, batch_size, verbose, views):
-    ds = tf.data.Dataset.range(num_examples).map(
-        lambda index: load(index, tf.constant(view, tf.int64)), num_parallel_calls=AUTOTUNE, deterministic=True,
-    ).batch(batch_size).prefetch(AUTOTUNE)
+    ds = view_batches(load, view, batch_size, 0, num_examples)
     if verbose:
         print(f"Teacher outputs, view {view + 1}/{views}:")
     return ds, keras.utils.Progbar(len(ds)) if verbose else None
@@ -136,8 +185,7 @@ def _write_top_k(teacher, load_example, num_examples, path, views, seed, batch_s
                  top_k, temperature, output_shape):
     """`write_teacher_logits` with `top_k`: a directory of memory-mapped values and classes."""
     positions, num_classes = output_shape[:-1], output_shape[-1]
-    class_dtype = np.uint16 if num_classes <= np.iinfo(np.uint16).max + 1 else np.int32
-    load = _view_of(load_example, views, seed)
+    load = view_loader(load_example, views, seed)
     staging = temporary_path(path, "")
     os.makedirs(staging)
     shape = (views, num_examples) + positions
@@ -146,7 +194,7 @@ def _write_top_k(teacher, load_example, num_examples, path, views, seed, batch_s
             os.path.join(staging, TOP_K_VALUES), mode="w+", dtype=dtype, shape=shape + (top_k + 1,)
         )
         classes = np.lib.format.open_memmap(
-            os.path.join(staging, TOP_K_CLASSES), mode="w+", dtype=class_dtype, shape=shape + (top_k,)
+            os.path.join(staging, TOP_K_CLASSES), mode="w+", dtype=class_dtype(num_classes), shape=shape + (top_k,)
         )
         compress = tf.function(lambda x: top_k_logits(teacher(x, training=False), top_k, temperature))
         for view in range(views):
@@ -199,6 +247,25 @@ def read_top_k_cache(path):
     return TopKLogits(values, classes, float(settings["temperature"]))
 
 
+def _open_cache(logits):
+    """`(top_k, arrays)` of a cache: `top_k` a `TopKLogits` or `None`, `arrays` its arrays by batch key."""
+    if isinstance(logits, (str, os.PathLike)):
+        if is_sharded_cache(logits):
+            logits = read_sharded_cache(logits)
+        elif os.path.isdir(logits):
+            logits = read_top_k_cache(logits)
+        else:
+            return None, {LOGITS_KEY: np.load(logits, mmap_mode="r")}
+    if isinstance(logits, TopKLogits):
+        return logits, {LOGITS_KEY: logits.values, CLASSES_KEY: logits.classes}
+    if isinstance(logits, ShardedArray):
+        return None, {LOGITS_KEY: logits}
+    raise ValueError(
+        "Invalid value for argument `logits_path`. Expected the `.npy` file `write_teacher_logits` wrote, its "
+        f"top-k directory, or a sharded cache (its folder, or `read_sharded_cache`'s result). Received: {logits!r}"
+    )
+
+
 def streaming_offline_dataset(load_example, labels, logits_path, batch_size=128, shuffle=True, seed=0,
                               view_seed=0, sample_weight=None, labeled_share=None):
     """Batches of `({"x": example, "teacher_logits": logits}, label)` for `Distiller.fit`, streamed.
@@ -216,7 +283,10 @@ def streaming_offline_dataset(load_example, labels, logits_path, batch_size=128,
             an example has none; or `None` for a pool without labels
             (batches then carry `x` alone).
         logits_path: the file `write_teacher_logits` wrote, or its top-k
-            directory (`top_k=`); batches then carry the kept classes too.
+            directory (`top_k=`; batches then carry the kept classes too);
+            or a sharded cache's folder (`write_sharded_cache`, `tfdistill
+            cache`), or what `read_sharded_cache` returned: its shards are
+            verified when opened and read memory-mapped, a batch at a time.
         batch_size: examples per batch.
         shuffle: reshuffle every epoch.
         seed: seed of the order and the view drawn per example.
@@ -234,11 +304,7 @@ def streaming_offline_dataset(load_example, labels, logits_path, batch_size=128,
         >>> train = streaming_offline_dataset(read_image, labels, "cache/logits.npy")  # doctest: +SKIP
         >>> distiller.fit(train, epochs=10)  # doctest: +SKIP
     """
-    if os.path.isdir(logits_path):
-        top_k = read_top_k_cache(logits_path)
-        arrays = {LOGITS_KEY: top_k.values, CLASSES_KEY: top_k.classes}
-    else:
-        top_k, arrays = None, {LOGITS_KEY: np.load(logits_path, mmap_mode="r")}
+    top_k, arrays = _open_cache(logits_path)
     cache = arrays[LOGITS_KEY]
     labels = None if labels is None else np.asarray(labels)
     label_shape = cache.shape[1:-1] if labels is None else labels.shape
@@ -263,7 +329,7 @@ def streaming_offline_dataset(load_example, labels, logits_path, batch_size=128,
         )
     _check_examples(load_example, label_shape[0])
     views, num_examples = cache.shape[:2]
-    load = _view_of(load_example, views, view_seed)
+    load = view_loader(load_example, views, view_seed)
     if labeled_share is not None:
         order = mixed_order(labels, batch_size, labeled_share, shuffle, seed)
     else:
