@@ -24,7 +24,8 @@ TUNE_FAMILIES = ("alone", "kd", "ls_kd", "dkd", "dist")
 _VERBOSITY = commands.VERBOSITY
 BENCHMARKS = [
     "keras_distiller", "offline", "loss_zoo", "recipe_search", "distillation_gain", "default_suite",
-    "function_matching", "guard_overhead", "precision", "cache_integrity", "few_labels", "beam_throughput",
+    "function_matching", "guard_overhead", "precision", "cache_integrity", "few_labels", "unlabeled_step",
+    "beam_throughput", "streaming_scale",
 ]
 
 
