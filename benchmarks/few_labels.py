@@ -218,9 +218,19 @@ def main():
     parser.add_argument("--evaluate", choices=["validation", "test"], default="test")
     parser.add_argument("--cache-dir", default=os.path.join("benchmarks", ".cache"))
     parser.add_argument("--out", default=None, help="write the results here (JSON)")
+    parser.add_argument("--summarize", nargs="+", metavar="RESULTS",
+                        help="print the table of these results files (rows of one task, joined by labels and seed)")
     parser.add_argument("--threads", type=int, default=None,
                         help="TensorFlow's threads per operation (1 lets two runs share two cores well)")
     args = parser.parse_args()
+    if args.summarize:
+        joined = {}
+        for path in args.summarize:
+            with open(path) as f:
+                for row in json.load(f)["rows"]:
+                    joined.setdefault((row["labels_per_class"], row["seed"]), {}).update(row)
+        summarize(list(joined.values()))
+        return
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
@@ -279,7 +289,7 @@ def main():
                 with open(args.out, "w") as f:
                     json.dump({"settings": vars(args), "rows": rows}, f, indent=1)
 
-    summarize(rows, args.methods)
+    summarize(rows)
 
 
 def keras_distilled(teacher, student, task, steps, seed, args):
@@ -296,7 +306,7 @@ def keras_distilled(teacher, student, task, steps, seed, args):
     return student
 
 
-def summarize(rows, methods):
+def summarize(rows):
     print("\nlabels/class  method     mean accuracy   gain over alone [95 % interval]")
     for per_class in sorted({r["labels_per_class"] for r in rows}):
         group = [r for r in rows if r["labels_per_class"] == per_class]
