@@ -15,7 +15,7 @@ int32 byte tokens (`tasks.text_corpus.byte_tokens`).
 import argparse
 import time
 
-from tasks.comparison import compare_alone_and_distilled, task_recipe
+from tasks.comparison import check_output_dir, compare_alone_and_distilled, task_recipe
 from tasks.text_corpus import language_model_data
 from tasks.text_models import byte_tcn_language_model, byte_transformer_language_model
 
@@ -32,6 +32,7 @@ args = parser.parse_args()
 
 LENGTH = 64
 start = time.perf_counter()
+check_output_dir(args.output, args.overwrite)  # before the data is read
 text = language_model_data("en", length=LENGTH, sequences=args.sequences, seed=0)
 data = {"x_train": text.x_train, "y_train": text.y_train, "w_train": text.w_train,
         "x_test": text.x_test, "y_test": text.y_test, "w_test": text.w_test}

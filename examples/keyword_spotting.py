@@ -16,7 +16,7 @@ from 20 to 7600 Hz, log(power + 1e-6)).
 import argparse
 import time
 
-from tasks.comparison import compare_alone_and_distilled, task_recipe
+from tasks.comparison import check_output_dir, compare_alone_and_distilled, task_recipe
 from tasks.speech_corpus import log_mel_features, synthesize_keywords
 from tasks.speech_models import ds_cnn, keyword_cnn
 
@@ -30,6 +30,7 @@ parser.add_argument("--teacher-epochs", type=int, default=15, help="epochs of th
 parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's students and export")
 args = parser.parse_args()
 
+check_output_dir(args.output, args.overwrite)  # before the data is read
 start = time.perf_counter()
 speech = synthesize_keywords(clips_per_word=args.clips_per_word, seed=0, snr_db=tuple(args.snr_db),
                              cache_dir=f"{args.output}/data")

@@ -13,7 +13,7 @@ the exported `student_int8.tflite`'s input: `tasks.text_corpus.byte_tokens`.
 import argparse
 import time
 
-from tasks.comparison import compare_alone_and_distilled, task_recipe
+from tasks.comparison import check_output_dir, compare_alone_and_distilled, task_recipe
 from tasks.text_corpus import language_id_data
 from tasks.text_models import byte_cnn_classifier, byte_transformer_classifier
 
@@ -26,6 +26,7 @@ parser.add_argument("--teacher-epochs", type=int, default=20, help="epochs of th
 parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's students and export")
 args = parser.parse_args()
 
+check_output_dir(args.output, args.overwrite)  # before the data is read
 start = time.perf_counter()
 text = language_id_data(length=args.length, snippets_per_language=args.snippets_per_language, seed=0)
 data = {"x_train": text.x_train, "y_train": text.y_train, "x_test": text.x_test, "y_test": text.y_test}

@@ -111,7 +111,7 @@ def compare_alone_and_distilled(
     Returns:
         The results (also written to `output_dir/results.json`).
     """
-    _check_output_dir(output_dir, overwrite)
+    check_output_dir(output_dir, overwrite)
     seconds = {}
     teacher = _teacher(make_teacher, data, recipe, teacher_epochs, teacher_learning_rate, output_dir, seconds, verbose)
 
@@ -135,7 +135,9 @@ def compare_alone_and_distilled(
     return results
 
 
-def _check_output_dir(output_dir, overwrite):
+def check_output_dir(output_dir, overwrite):
+    """Refuses, before any work, a folder that holds an earlier run's students or results
+    (unless `overwrite`); creates the folder."""
     outputs = ["student_alone.keras", "student_distilled.keras", "student_int8.tflite", "results.json"]
     existing = [name for name in outputs if os.path.exists(os.path.join(output_dir, name))]
     if existing and not overwrite:

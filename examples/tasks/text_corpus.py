@@ -10,8 +10,11 @@ import dataclasses
 import functools
 import glob
 import gzip
+import hashlib
+import json
 import os
 import re
+import tempfile
 import unicodedata
 import zlib
 
@@ -387,25 +390,67 @@ def _own_text(texts, n=_SHARED_WORDS):
     return runs
 
 
+CACHE_ENV = "TFDISTILL_EXAMPLES_CACHE"
+_CACHE_VERSION = 1  # bump when the text a page gives changes
+
+
+def corpus_cache_dir():
+    """Where parsed manual pages are kept between runs: `$TFDISTILL_EXAMPLES_CACHE`,
+    else `~/.cache/tfdistill/examples`."""
+    return os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "tfdistill", "examples")
+
+
 @functools.lru_cache(maxsize=None)
 def _corpus(language, root, max_pages_per_family):
     """`(paths, segments)`: each page's runs of text found on no other page of `language`.
 
     Links, hard links and identical pages count once; pages with no text of
-    their own are left out. Cached: all English pages take tens of seconds.
+    their own are left out. All English pages take tens of seconds, so the
+    result is kept in memory and on disk (`corpus_cache_dir()`), under a key
+    made of the arguments and every page's path, size and modification time:
+    an installed or removed page makes a new entry.
     """
-    paths, files = [], set()
+    paths, files, fingerprint = [], set(), []
     for path in manpage_files(language, root):
         stat = os.stat(path)
         if (stat.st_dev, stat.st_ino) not in files:
             files.add((stat.st_dev, stat.st_ino))
             paths.append(path)
+            fingerprint.append(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}")
+    key = hashlib.sha256("\n".join([str(_CACHE_VERSION), language, str(max_pages_per_family), *fingerprint])
+                         .encode()).hexdigest()[:24]
+    cache_path = os.path.join(corpus_cache_dir(), f"manpages_{language}_{key}.json.gz")
+    try:
+        with gzip.open(cache_path, "rt", encoding="utf-8") as f:
+            kept = json.load(f)
+        return tuple(path for path, _ in kept), tuple(tuple(runs) for _, runs in kept)
+    except (OSError, ValueError, EOFError):
+        pass  # not cached yet, or unreadable: parse the pages again
     pages = {}  # text -> path, the first of identical pages
     for path in _capped(paths, max_pages_per_family):
         pages.setdefault(manpage_text(path), path)
     pages.pop("", None)
     kept = [(path, runs) for path, runs in zip(pages.values(), _own_text(list(pages))) if runs]
+    _write_atomically(cache_path, kept)
     return tuple(path for path, _ in kept), tuple(runs for _, runs in kept)
+
+
+def _write_atomically(path, value):
+    """Writes `value` as gzipped JSON under a temporary name, then renames it into place, so
+    that concurrent runs never read half a file. A folder that cannot be written is skipped."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".", suffix=".tmp")
+    except OSError:
+        return
+    try:
+        with os.fdopen(descriptor, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as f:
+            json.dump(value, f)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
 
 
 def _rng(seed, language, part):

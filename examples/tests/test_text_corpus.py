@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from tasks import text_corpus
 from tasks.text_corpus import (
     BYTE_VOCABULARY,
     _own_text,
@@ -160,3 +161,29 @@ def test_language_id_on_the_installed_pages():
     np.testing.assert_array_equal(np.bincount(data.y_test), [20, 20])
     assert not set(data.pages_train) & set(data.pages_test)
     assert all("/it/" in path for path in data.pages_test[data.y_test == 1])
+
+
+def test_parsed_pages_are_read_back_from_disk_until_a_page_changes(root, tmp_path, monkeypatch):
+    monkeypatch.setenv(text_corpus.CACHE_ENV, str(tmp_path / "cache"))
+    text_corpus._corpus.cache_clear()
+    first = text_corpus._corpus("de", root, 200)
+    assert len(os.listdir(tmp_path / "cache")) == 1 and first[0]
+
+    def never(path):
+        raise AssertionError(f"parsed {path} again")
+
+    text_corpus._corpus.cache_clear()
+    with monkeypatch.context() as patch:
+        patch.setattr(text_corpus, "manpage_text", never)
+        assert text_corpus._corpus("de", root, 200) == first  # from the file, not the pages
+    parsed = []
+    monkeypatch.setattr(text_corpus, "manpage_text", lambda path: parsed.append(path) or "")
+    with gzip.open(os.path.join(root, "de", "man1", "znew.1.gz"), "wt") as f:
+        f.write(".TH P 1\n")
+    try:
+        text_corpus._corpus.cache_clear()
+        text_corpus._corpus("de", root, 200)
+    finally:
+        os.remove(os.path.join(root, "de", "man1", "znew.1.gz"))
+        text_corpus._corpus.cache_clear()
+    assert len(parsed) == 10 and len(os.listdir(tmp_path / "cache")) == 2  # a new page: parsed anew

@@ -54,10 +54,18 @@ def check_nothing_damaged(out):
         keras.models.load_model(os.path.join(out, "student.keras"))
 
 
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted run, once for both tests: its folder and how long it took."""
+    out = tmp_path_factory.mktemp("reference")
+    start = time.perf_counter()
+    result = run(out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, time.perf_counter() - start
+
+
 @pytest.mark.slow
-def test_six_kills_at_random_points_end_with_the_uninterrupted_weights(tmp_path):
-    reference = run(tmp_path / "reference")
-    assert reference.returncode == 0, reference.stderr[-3000:]
+def test_six_kills_at_random_points_end_with_the_uninterrupted_weights(tmp_path, reference):
     rng = np.random.default_rng(0)
     kills = [
         ("cache", 0),  # while the teacher's outputs are being written
@@ -77,7 +85,7 @@ def test_six_kills_at_random_points_end_with_the_uninterrupted_weights(tmp_path)
     final = run(out)
     assert final.returncode == 0, final.stderr[-3000:]
     check_nothing_damaged(out)
-    for expected, got in zip(weights(tmp_path / "reference"), weights(out)):
+    for expected, got in zip(weights(reference[0]), weights(out)):
         np.testing.assert_array_equal(got, expected)
     served = tf.saved_model.load(str(out / "export" / "student" / "1"))
     assert "serving_default" in served.signatures
@@ -85,14 +93,11 @@ def test_six_kills_at_random_points_end_with_the_uninterrupted_weights(tmp_path)
 
 
 @pytest.mark.slow
-def test_kills_at_random_times_end_with_the_uninterrupted_weights(tmp_path):
-    start = time.perf_counter()
-    reference = run(tmp_path / "reference")
-    duration = time.perf_counter() - start
-    assert reference.returncode == 0, reference.stderr[-3000:]
+def test_kills_at_random_times_end_with_the_uninterrupted_weights(tmp_path, reference):
+    duration = reference[1]
     rng = np.random.default_rng(1)
     out = tmp_path / "crashing"
-    for _ in range(5):
+    for _ in range(3):
         process = subprocess.Popen([sys.executable, SCRIPT, str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(rng.uniform(0.3, 1.0) * duration)  # most of a run goes to starting TensorFlow
         process.send_signal(signal.SIGKILL)
@@ -101,5 +106,5 @@ def test_kills_at_random_times_end_with_the_uninterrupted_weights(tmp_path):
     final = run(out)
     assert final.returncode == 0, final.stderr[-3000:]
     check_nothing_damaged(out)
-    for expected, got in zip(weights(tmp_path / "reference"), weights(out)):
+    for expected, got in zip(weights(reference[0]), weights(out)):
         np.testing.assert_array_equal(got, expected)
