@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfdistill import quantization as quantization_module
 from tfdistill.errors import ExportVerificationError
 from tfdistill.export import atomic
 
@@ -28,8 +29,15 @@ def _make_interpreter(model_content, num_threads):
         return Interpreter(model_content=model_content, num_threads=num_threads)
 
 
-def convert(model, quantization="float32", representative_data=None, num_calibration=200, int8_io=False):
+def convert(model, quantization="float32", representative_data=None, num_calibration=200, int8_io=False,
+            per_channel=True):
     """Converts a Keras model to a TFLite flatbuffer with TF's own converter.
+
+    A fake-quantized model (`tfdistill.quantization.quantize_model`) carries
+    its own int8 ranges: it converts to `"int8"` only, without calibration
+    (`representative_data` is not used), each fake-quantization becoming
+    the scale and zero point of an int8 tensor (quantization-aware
+    training's path through the converter).
 
     Args:
         model: a Keras model with one input.
@@ -43,6 +51,9 @@ def convert(model, quantization="float32", representative_data=None, num_calibra
         num_calibration: calibration examples (100-500 is typical).
         int8_io: with `"int8"`, make the model's input and output int8 too
             (for integer-only accelerators); otherwise they stay float32.
+        per_channel: with `"int8"` calibration, a scale per output channel
+            of each weight (the converter's default); `False` gives one per
+            tensor.
 
     Returns:
         The `.tflite` file's bytes.
@@ -53,6 +64,12 @@ def convert(model, quantization="float32", representative_data=None, num_calibra
     if quantization not in QUANTIZATIONS:
         raise ValueError(
             f"Invalid value for argument `quantization`. Expected one of {QUANTIZATIONS}. "
+            f"Received: quantization={quantization!r}"
+        )
+    fake_quantized = quantization_module.is_fake_quantized(model)
+    if fake_quantized and quantization != "int8":
+        raise ValueError(
+            "Invalid value for argument `quantization`: a fake-quantized model converts to 'int8' only. "
             f"Received: quantization={quantization!r}"
         )
     with tempfile.TemporaryDirectory() as saved_model_dir:
@@ -66,7 +83,11 @@ def convert(model, quantization="float32", representative_data=None, num_calibra
         )
         archive.write_out(saved_model_dir, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
-        _configure(converter, quantization, representative_data, num_calibration, int8_io, _input_dtype(model))
+        if fake_quantized:
+            _configure_fake_quantized(converter, int8_io, _input_dtype(model))
+        else:
+            _configure(converter, quantization, representative_data, num_calibration, int8_io, _input_dtype(model))
+            converter._experimental_disable_per_channel = not per_channel
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return converter.convert()
@@ -106,6 +127,30 @@ def _configure(converter, quantization, representative_data, num_calibration, in
                 )
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
+
+
+def _configure_fake_quantized(converter, int8_io, input_dtype):
+    """Quantization-aware training's conversion: the ranges are the graph's fake-quantizations."""
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if int8_io:
+        if input_dtype.is_integer:
+            raise ValueError(
+                "Invalid value for argument `int8_io`: the model's input is integer ids "
+                f"({input_dtype.name}), which are not quantized. Received: int8_io=True"
+            )
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+
+
+def operators(model_content):
+    """The TFLite model's operators in execution order, e.g. `['QUANTIZE', 'CONV_2D', ...]`.
+
+    Example:
+        >>> operators(convert(student, "int8", representative_data=x[:200]))  # doctest: +SKIP
+        ['QUANTIZE', 'CONV_2D', 'MAX_POOL_2D', 'CONV_2D', 'MEAN', 'FULLY_CONNECTED', 'DEQUANTIZE']
+    """
+    interpreter = _make_interpreter(model_content, 1)
+    return [op["op_name"] for op in interpreter._get_ops_details()]
 
 
 class TFLiteRunner:
