@@ -135,7 +135,18 @@ def test_training_moves_the_range_by_a_moving_average():
     np.testing.assert_allclose(quantizer.range_max.numpy(), 1.4, rtol=1e-6)
 
 
-@pytest.mark.parametrize("kwargs, argument", [({"decay": 1.0}, "decay"), ({"num_bits": 9}, "num_bits")])
+def test_a_top_k_range_covers_each_rows_largest_logits():
+    quantizer = ActivationQuantizer(top_k=2)
+    model = keras.Sequential([keras.Input((4,)), quantizer])
+    calibrate(model, np.array([[-9.0, 1.0, 3.0, -2.0], [5.0, -1.0, -7.0, 0.5]], "float32"))
+    # Second largest of each row: 1.0 and 0.5 (then 0 inside); largest of all: 5.0.
+    assert (quantizer.range_min.numpy(), quantizer.range_max.numpy()) == (0.0, 5.0)
+    quantized = quantize_model(_image_model(), _images(), output_top_k=2)
+    assert quantized.get_layer("logits_quantizer").top_k == 2 and quantized.get_layer("gap_quantizer").top_k is None
+
+
+@pytest.mark.parametrize("kwargs, argument", [({"decay": 1.0}, "decay"), ({"num_bits": 9}, "num_bits"),
+                                              ({"top_k": 0}, "top_k")])
 def test_quantizer_arguments_are_checked(kwargs, argument):
     with pytest.raises(ValueError, match=f"Invalid value for argument `{argument}`"):
         ActivationQuantizer(**kwargs)
@@ -252,7 +263,8 @@ def test_keras_file_round_trip(tmp_path, make, data):
 
 @pytest.mark.parametrize("layer", [
     QuantConv1D(4, 3, weight_bits=4, per_channel=False), QuantConv2D(4, 3), QuantDepthwiseConv2D(3, depth_multiplier=2),
-    QuantSeparableConv2D(4, 3), QuantDense(3, weight_bits=4), QuantEmbedding(10, 3), ActivationQuantizer(decay=0.5),
+    QuantSeparableConv2D(4, 3), QuantDense(3, weight_bits=4), QuantEmbedding(10, 3),
+    ActivationQuantizer(decay=0.5, top_k=2),
 ])
 def test_every_layer_round_trips_its_config(layer):
     config = keras.saving.serialize_keras_object(layer)
@@ -328,6 +340,8 @@ def test_self_distillation_without_labels_brings_a_four_bit_student_closer_to_th
         return np.mean(quantized.predict(x[1400:], verbose=0).argmax(-1) == float_test)
 
     before = agreement()
+    model.trainable = False  # as a teacher: the clone of a frozen model still trains
+    assert len(quantize_model(model, x[:200]).trainable_weights) == len(quantized.trainable_weights)
     distiller = Distiller(model, quantized)
     distiller.compile(keras.optimizers.Adam(1e-3))
     distiller.fit(x[:1400], batch_size=64, epochs=8, verbose=0)  # no labels: the float model teaches

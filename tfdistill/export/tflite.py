@@ -191,17 +191,20 @@ class VerificationReport:
     median_latency_ms: float
     num_threads: int
     num_examples: int
+    float_agreement: Optional[float] = None
 
     def __str__(self):
+        float_model = "" if self.float_agreement is None else f"  agreement with the float model {self.float_agreement:.2%}"
         return (
             f"{self.quantization:<14} {self.file_bytes:>9,} B  accuracy {self.accuracy:.2%} "
-            f"(Keras {self.keras_accuracy:.2%})  top-1 agreement {self.top1_agreement:.2%}  "
+            f"(Keras {self.keras_accuracy:.2%})  top-1 agreement {self.top1_agreement:.2%}{float_model}  "
             f"max |diff| {self.max_abs_diff:.4f}  {self.median_latency_ms:.3f} ms/example "
             f"(batch 1, {self.num_threads} thread{'s' * (self.num_threads > 1)})"
         )
 
 
-def verify(model_content, model, x, y, quantization="float32", num_threads=1, verbose=0, sample_weight=None):
+def verify(model_content, model, x, y, quantization="float32", num_threads=1, verbose=0, sample_weight=None,
+           float_model=None):
     """Runs the TFLite model on `x` and compares it with the Keras model.
 
     For outputs with positions (`(n, time, classes)`: tokens, frames),
@@ -217,6 +220,9 @@ def verify(model_content, model, x, y, quantization="float32", num_threads=1, ve
         verbose: 1 shows a progress bar over the examples.
         sample_weight: optional weights of `y`'s shape (padding 0), for
             outputs with positions.
+        float_model: for a fake-quantized `model`, the float model it was
+            made from; the report's `float_agreement` is the TFLite model's
+            top-1 agreement with it.
 
     Returns:
         A `VerificationReport` (file size, accuracy, top-1 agreement, max
@@ -241,6 +247,10 @@ def verify(model_content, model, x, y, quantization="float32", num_threads=1, ve
         return float(np.sum(hits * weights) / np.sum(weights))
 
     real = weights > 0
+    float_agreement = None
+    if float_model is not None:
+        float_top1 = np.asarray(float_model.predict(x, batch_size=512, verbose=0)).argmax(-1)
+        float_agreement = mean(lite_top1 == float_top1)
     return VerificationReport(
         quantization=quantization,
         file_bytes=len(model_content),
@@ -251,6 +261,7 @@ def verify(model_content, model, x, y, quantization="float32", num_threads=1, ve
         median_latency_ms=float(np.median(latencies) * 1000),
         num_threads=num_threads,
         num_examples=len(x),
+        float_agreement=float_agreement,
     )
 
 
@@ -265,6 +276,7 @@ def export_tflite(
     overwrite: bool = False,
     verbose: int = 0,
     sample_weight: Optional[np.ndarray] = None,
+    float_model: Optional[keras.Model] = None,
     **convert_kwargs,
 ) -> "VerificationReport":
     """Converts, verifies and writes a `.tflite` file; refuses a bad export.
@@ -280,6 +292,8 @@ def export_tflite(
         overwrite: replace an existing file (otherwise refused).
         verbose: 1 shows a progress bar while verifying.
         sample_weight: weights of `y_eval` (padded positions 0), see `verify`.
+        float_model: the float model a fake-quantized `model` was made from,
+            see `verify`.
         **convert_kwargs: passed to `convert`.
 
     Returns:
@@ -293,7 +307,8 @@ def export_tflite(
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path!r} already exists; pass `overwrite=True` to replace it.")
     content = convert(model, quantization, representative_data, **convert_kwargs)
-    report = verify(content, model, x_eval, y_eval, quantization, verbose=verbose, sample_weight=sample_weight)
+    report = verify(content, model, x_eval, y_eval, quantization, verbose=verbose, sample_weight=sample_weight,
+                    float_model=float_model)
     if report.top1_agreement < min_agreement:
         raise ExportVerificationError(
             f"The {quantization} TFLite model agrees with the Keras model on "

@@ -86,10 +86,20 @@ class ActivationQuantizer(keras.layers.Layer):
     before the batch is rounded with it. `tfdistill.quantization.calibrate`
     sets the range to the extremes over calibration data first.
 
+    On logits, `top_k` narrows the range to where the top class is decided:
+    from the lowest `k`-th largest value of any row to the highest value, so
+    the int8 steps are finer there (with `k=2`, a pair of top logits that
+    rounds to one level is rarer) and the smaller logits clip to its
+    minimum. The top logits keep their values, so the argmax and the top
+    class's probability survive; the clipped classes' probabilities rise a
+    little (each at most `exp(min - top)` relative to the top class).
+
     Args:
         num_bits: levels of the range, `2^num_bits` (8: int8).
         decay: the moving average's decay per training step, in `[0, 1)`
             (0 keeps the last batch's extremes).
+        top_k: `None` (every value), or for logits, shape `(..., classes)`,
+            the number of largest values per row the range covers.
         **kwargs: passed to `keras.layers.Layer` (`name`, ...).
 
     Example:
@@ -106,9 +116,12 @@ class ActivationQuantizer(keras.layers.Layer):
         Efficient Integer-Arithmetic-Only Inference", CVPR 2018.
     """
 
-    def __init__(self, num_bits=8, decay=0.999, **kwargs):
+    def __init__(self, num_bits=8, decay=0.999, top_k=None, **kwargs):
         super().__init__(**kwargs)
         self.num_bits = check_bits(num_bits)
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise ValueError(f"Invalid value for argument `top_k`. Expected None or an int >= 1. Received: top_k={top_k!r}")
+        self.top_k = top_k
         if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1:
             raise ValueError(f"Invalid value for argument `decay`. Expected a number in [0, 1). Received: decay={decay!r}")
         self.decay = float(decay)
@@ -122,8 +135,7 @@ class ActivationQuantizer(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         values = ops.cast(inputs, "float32")
-        batch_min = ops.minimum(ops.min(ops.stop_gradient(values)), 0.0)
-        batch_max = ops.maximum(ops.max(ops.stop_gradient(values)), 0.0)
+        batch_min, batch_max = self._extremes(ops.stop_gradient(values))
         if self.calibrating:
             self.range_min.assign(ops.minimum(self.range_min, batch_min))
             self.range_max.assign(ops.maximum(self.range_max, batch_max))
@@ -137,8 +149,15 @@ class ActivationQuantizer(keras.layers.Layer):
         outputs = keras.quantizers.fake_quant_with_min_max_vars(values, low, high, num_bits=self.num_bits)
         return ops.cast(outputs, inputs.dtype)
 
+    def _extremes(self, values):
+        """The batch's `(min, max)` the range follows, with 0 inside."""
+        low = values
+        if self.top_k is not None and self.top_k < values.shape[-1]:
+            low = ops.top_k(values, self.top_k, sorted=True)[0][..., -1]
+        return ops.minimum(ops.min(low), 0.0), ops.maximum(ops.max(values), 0.0)
+
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "num_bits": self.num_bits, "decay": self.decay}
+        return {**super().get_config(), "num_bits": self.num_bits, "decay": self.decay, "top_k": self.top_k}

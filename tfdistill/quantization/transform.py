@@ -109,6 +109,9 @@ class _Graph:
         readers = self.readers.get(id(node.outputs[0]), [])
         return readers[0] if len(readers) == 1 else None
 
+    def is_output(self, layer):
+        return any(id(tensor) in self.outputs for tensor in self.nodes[id(layer)][1].outputs)
+
     def inputs_of(self, layer):
         return self.nodes[id(layer)][1].input_tensors
 
@@ -125,10 +128,15 @@ def _functional(model):
     return model
 
 
-def _plan(model, weight_bits, per_channel, decay):
+def _plan(model, weight_bits, per_channel, decay, output_top_k):
     graph = _Graph(model)
     steps = {id(layer): _Step() for layer in graph.layers()}
     input_scales = {}
+
+    def quantizer(layer):  # on a model output (logits), the range may cover the top logits only
+        top_k = output_top_k if graph.is_output(layer) else None
+        return ActivationQuantizer(decay=decay, top_k=top_k, name=f"{layer.name}_quantizer")
+
     for layer in graph.layers():
         step = steps[id(layer)]
         if step.absorbed:
@@ -136,13 +144,13 @@ def _plan(model, weight_bits, per_channel, decay):
         if type(layer) in WEIGHTED:
             end = _plan_weighted(layer, graph, steps, weight_bits, per_channel, input_scales.get(id(layer)))
             if not isinstance(layer, L.Embedding):  # gathered rows keep the table's range
-                steps[id(end)].quantizer = ActivationQuantizer(decay=decay, name=f"{end.name}_quantizer")
+                steps[id(end)].quantizer = quantizer(end)
         elif isinstance(layer, NEW_RANGE) and type(layer) in NEW_RANGE:
             if isinstance(layer, (L.ReLU, L.Activation)) and _activation_name(layer) not in FUSED_ACTIVATIONS:
                 raise _unsupported(layer, "has an activation TFLite's int8 kernels do not take with a range of its own")
             if type(layer) is L.Normalization:
                 _plan_normalization(layer, graph, steps, input_scales)
-            step.quantizer = ActivationQuantizer(decay=decay, name=f"{layer.name}_quantizer")
+            step.quantizer = quantizer(layer)
         elif type(layer) not in SAME_RANGE:
             raise _unsupported(layer, "has no int8 form here")
     return graph, steps
@@ -214,6 +222,7 @@ def quantize_model(
     weight_bits: int = 8,
     per_channel: bool = True,
     decay: float = 0.999,
+    output_top_k: Optional[int] = None,
     batch_size: int = 128,
 ) -> keras.Model:
     """Clones a trained float model into its fake-quantized int8 form, calibrated.
@@ -236,10 +245,16 @@ def quantize_model(
         per_channel: a range per output channel for convolution weights
             (`False`: one per tensor).
         decay: the activation ranges' moving-average decay in training.
+        output_top_k: `None`, or for a model that outputs logits, the
+            largest logits per row the output's range covers (see
+            `ActivationQuantizer`): 2 gives the finest int8 steps around the
+            top class, so the int8 model's argmax follows the float model's
+            more often; the smallest logits clip.
         batch_size: calibration batch size for arrays.
 
     Returns:
-        A new `keras.Model` with the float model's inputs and outputs.
+        A new `keras.Model` with the float model's inputs and outputs, every
+        layer trainable (a frozen float model, such as a teacher, included).
 
     Raises:
         ValueError: a layer without an int8 form here (the message lists
@@ -260,7 +275,7 @@ def quantize_model(
     """
     weight_bits = check_bits(weight_bits, "weight_bits", WEIGHT_BITS)
     model = _functional(model)
-    graph, steps = _plan(model, weight_bits, bool(per_channel), decay)
+    graph, steps = _plan(model, weight_bits, bool(per_channel), decay, output_top_k)
     clones, step_of = {}, {}
 
     def clone(layer):
@@ -269,7 +284,8 @@ def quantize_model(
             new = layer  # never called
         else:
             cls = step.quantized or type(layer)
-            new = cls.from_config({**layer.get_config(), **step.config})
+            # Trainable even when the float model is frozen (as a teacher is, in self-distillation).
+            new = cls.from_config({**layer.get_config(), **step.config, "trainable": True})
         clones[id(layer)] = new
         step_of[id(new)] = step
         return new
