@@ -54,6 +54,15 @@ DEFAULTS = {
         "train_scratch": True,
         "precise_batch_norm": True,
     },
+    "qat": {
+        "epochs": 2,
+        "learning_rate": 0.0001,
+        "teacher": "teacher",
+        "hard_weight": 0.0,
+        "soft_weight": 1.0,
+        "per_channel": True,
+        "output_top_k": 2,
+    },
     "export": {
         "saved_model": True,
         "tflite": ["float32", "int8"],
@@ -81,6 +90,12 @@ HELP = {
     "student.path": "a .keras student; its weights are the initial weights of both runs",
     "student.builder": "package.module:function that returns the student (called with student.args)",
     "student.width": "the built-in CNN student's width, when neither path nor builder is given",
+    "qat.epochs": "quantization-aware distillation after distilling, when export.tflite has int8 (0: none): "
+                  "the distilled student fake-quantized and distilled again, exported as student_int8_qad.tflite",
+    "qat.teacher": "who teaches the int8 student: teacher (the run's teacher, from its cache) or student "
+                   "(the float distilled student: self-distillation, which follows it most closely)",
+    "qat.output_top_k": "the int8 logits' range covers each example's k largest logits (finer steps around "
+                        "the top class); 0: every logit",
 }
 # Keys whose value is a count or a fraction of the examples it is taken from.
 COUNT_OR_FRACTION = ("data.validation_size", "data.test_size")
@@ -205,11 +220,20 @@ def _check_ranges(config):
         section, key = path.split(".")
         if config[section][key] < minimum:
             raise ConfigError(f"Invalid value for `{path}`: expected an integer >= {minimum}. Received: {config[section][key]}")
-    for path in ("distill.temperature", "distill.learning_rate"):
+    for path in ("qat.epochs", "qat.output_top_k"):
+        section, key = path.split(".")
+        if config[section][key] < 0:
+            raise ConfigError(f"Invalid value for `{path}`: expected an integer >= 0. Received: {config[section][key]}")
+    if config["qat"]["teacher"] not in ("teacher", "student"):
+        raise ConfigError(
+            "Invalid value for `qat.teacher`: expected 'teacher' or 'student'."
+            f"{_closest(config['qat']['teacher'], ['teacher', 'student'])} Received: {config['qat']['teacher']!r}"
+        )
+    for path in ("distill.temperature", "distill.learning_rate", "qat.learning_rate"):
         section, key = path.split(".")
         if not config[section][key] > 0:
             raise ConfigError(f"Invalid value for `{path}`: expected a number > 0. Received: {config[section][key]}")
-    for path in ("distill.hard_weight", "distill.soft_weight"):
+    for path in ("distill.hard_weight", "distill.soft_weight", "qat.hard_weight", "qat.soft_weight"):
         section, key = path.split(".")
         if config[section][key] < 0:
             raise ConfigError(f"Invalid value for `{path}`: expected a number >= 0. Received: {config[section][key]}")

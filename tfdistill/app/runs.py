@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from tfdistill import model_files, offline
 from tfdistill.app import config as config_module
-from tfdistill.app import data_sources, model_sources, reports
+from tfdistill.app import data_sources, model_sources, quantization_stage, reports
 from tfdistill.app.training import fidelity_on_train_and_test, keras_file_size, train_student
 from tfdistill.callbacks import BackupAndRestore
 from tfdistill.errors import ExportVerificationError
@@ -278,11 +278,31 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
             "bytes": report.file_bytes, "accuracy": report.accuracy, "latency_ms": report.median_latency_ms,
         })
 
+    notes = []
+    if config["qat"]["epochs"] and "int8" in config["export"]["tflite"]:
+        print(f"Quantization-aware distillation of the int8 student: {config['qat']['epochs']} epochs")
+        quantized = quantization_stage.distil_quantized(students["distilled"], teacher, train, calibration,
+                                                        config["qat"], verbose=verbose)
+        report, refusal = quantization_stage.export_quantized(
+            quantized, students["distilled"], export_dir, x_test, y_test, config["export"]["min_agreement"],
+            verbose=int(verbose == 1))
+        notes.append(quantization_stage.note(config["qat"]))
+        if refusal:
+            print(f"  refused: {refusal['reason']}")
+            refused.append(refusal)
+        else:
+            print(f"  {report}")
+            tflite_reports.append(report)
+            rows.append({"name": "student TFLite int8 QAD", "parameters": students["distilled"].count_params(),
+                         "bytes": report.file_bytes, "accuracy": report.accuracy,
+                         "latency_ms": report.median_latency_ms})
+
     fidelity = fidelity_on_train_and_test(
         students["distilled"], data.batches(data.train), data.train.y, teacher_train_logits,
         test_logits["teacher"], test_logits["student distilled"], y_test_all,
     )
-    _write_report(run_dir, config, data, rows, tflite_reports, histories, teacher, predictions, fidelity, refused)
+    _write_report(run_dir, config, data, rows, tflite_reports, histories, teacher, predictions, fidelity, refused,
+                  notes)
     results = {
         "rows": rows,
         "fidelity": {split: dataclasses.asdict(report) for split, report in fidelity.items()},
@@ -308,7 +328,8 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
     return results
 
 
-def _write_report(run_dir, config, data, rows, tflite_reports, histories, teacher, predictions, fidelity, refused=()):
+def _write_report(run_dir, config, data, rows, tflite_reports, histories, teacher, predictions, fidelity, refused=(),
+                  extra_notes=()):
     plots_dir = os.path.join(run_dir, "plots")
     os.makedirs(plots_dir, exist_ok=True)
     plots = {}
@@ -341,6 +362,7 @@ def _write_report(run_dir, config, data, rows, tflite_reports, histories, teache
                  "images means it needs more transfer data (views, augmentation).")
     for export in refused:
         notes.append(f"Not exported: {export['reason']} Lower `export.min_agreement` to accept it, or train longer.")
+    notes += list(extra_notes)
     notes.append("Latency: Keras models as one compiled forward pass (tf.function); TFLite models in the "
                  "interpreter, 1 thread.")
     reports.write_report(os.path.join(run_dir, "report.md"), "tfdistill run", config, rows, tflite_reports, plots, notes)
