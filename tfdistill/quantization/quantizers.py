@@ -90,9 +90,12 @@ class ActivationQuantizer(keras.layers.Layer):
     from the lowest `k`-th largest value of any row to the highest value, so
     the int8 steps are finer there (with `k=2`, a pair of top logits that
     rounds to one level is rarer) and the smaller logits clip to its
-    minimum. The top logits keep their values, so the argmax and the top
-    class's probability survive; the clipped classes' probabilities rise a
-    little (each at most `exp(min - top)` relative to the top class).
+    minimum. The top logits keep their values, so the argmax survives; the
+    clipped classes' probabilities rise (each to `exp(min - top)` relative
+    to the top class). In training such a quantizer tracks its range but
+    passes the logits through: it is the model's last rounding, which no
+    layer after it learns around, and a soft loss on clipped logits would
+    bend the student to make up for the clipping.
 
     Args:
         num_bits: levels of the range, `2^num_bits` (8: int8).
@@ -146,6 +149,8 @@ class ActivationQuantizer(keras.layers.Layer):
             high = self.decay * high + (1.0 - self.decay) * batch_max
             self.range_min.assign(low)
             self.range_max.assign(high)
+            if self.top_k is not None:
+                return inputs
         outputs = keras.quantizers.fake_quant_with_min_max_vars(values, low, high, num_bits=self.num_bits)
         return ops.cast(outputs, inputs.dtype)
 
