@@ -61,6 +61,7 @@ DEFAULTS = {
         "hard_weight": 0.0,
         "soft_weight": 1.0,
         "per_channel": True,
+        "weight_bits": 8,
         "output_top_k": 2,
     },
     "export": {
@@ -94,6 +95,7 @@ HELP = {
                   "the distilled student fake-quantized and distilled again, exported as student_int8_qad.tflite",
     "qat.teacher": "who teaches the int8 student: teacher (the run's teacher, from its cache) or student "
                    "(the float distilled student: self-distillation, which follows it most closely)",
+    "qat.weight_bits": "8, or 4: weights on a 4-bit grid (15 levels, stored as int8)",
     "qat.output_top_k": "the int8 logits' range covers each example's k largest logits (finer steps around "
                         "the top class); 0: every logit",
 }
@@ -224,6 +226,8 @@ def _check_ranges(config):
         section, key = path.split(".")
         if config[section][key] < 0:
             raise ConfigError(f"Invalid value for `{path}`: expected an integer >= 0. Received: {config[section][key]}")
+    if config["qat"]["weight_bits"] not in (4, 8):
+        raise ConfigError(f"Invalid value for `qat.weight_bits`: expected 8 or 4. Received: {config['qat']['weight_bits']}")
     if config["qat"]["teacher"] not in ("teacher", "student"):
         raise ConfigError(
             "Invalid value for `qat.teacher`: expected 'teacher' or 'student'."

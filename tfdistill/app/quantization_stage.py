@@ -40,8 +40,8 @@ def distil_quantized(student, teacher, train, calibration, settings, verbose=0):
     Returns:
         The trained fake-quantized `keras.Model`.
     """
-    quantized = quantize_model(student, calibration, per_channel=settings["per_channel"],
-                               output_top_k=settings["output_top_k"] or None)
+    quantized = quantize_model(student, calibration, weight_bits=settings["weight_bits"],
+                               per_channel=settings["per_channel"], output_top_k=settings["output_top_k"] or None)
     if settings["teacher"] == "student":  # self-distillation: the float student teaches, online
         distiller, data = Distiller(student, quantized), _without_teacher_cache(train)
     else:
@@ -72,10 +72,10 @@ def export_quantized(quantized, student, export_dir, x_test, y_test, min_agreeme
 def note(settings):
     """The report's line on the stage."""
     teacher = "the float student itself" if settings["teacher"] == "student" else "the teacher"
-    weights = "channel" if settings["per_channel"] else "tensor"
+    weights = f"{settings['weight_bits']}-bit weights per {'channel' if settings['per_channel'] else 'tensor'}"
     top_k = settings["output_top_k"]
     logits = f"over each example's {top_k} largest" if top_k else "over every logit"
-    return (f"int8 QAD: the distilled student fake-quantized (BatchNorm folded, weights per {weights}, the "
+    return (f"int8 QAD: the distilled student fake-quantized (BatchNorm folded, {weights}, the "
             f"logits' range {logits}) and distilled from {teacher} for {settings['epochs']} epochs; its "
             "agreement with the float student is in the TFLite list below.")
 
