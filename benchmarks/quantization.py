@@ -22,7 +22,8 @@ language model), file bytes, latency, and whether its operators are PTQ's.
 
 Tasks: `fashion_mnist` (the shipped teacher, the demo's 14,618-parameter CNN
 distilled with the demo's recipe: 12 epochs, 4 views), `fashion_mnist_4bit`
-(the same float students with 4-bit weights, where rounding costs points:
+(the same float students with 4-bit weights, stored two per byte as TFLite
+INT4 tensors, where rounding costs points:
 its PTQ is the clone's weights rounded to nearest without training, since
 the converter calibrates 8 bits only), `keyword_spotting` and `byte_lm` (the
 task examples' data, teachers and students; see `examples/`). Float
@@ -36,6 +37,7 @@ the tables of every task in it to `--markdown`.
 """
 
 import argparse
+import collections
 import dataclasses
 import json
 import os
@@ -233,6 +235,13 @@ def output_grid_agreement(content, float_logits, weights=None):
     return float(np.sum(hits * weights) / np.sum(weights))
 
 
+def operator_difference(ops, reference):
+    """`"same"`, or the operators `ops` has beyond `reference` (`+NAME`) and lacks (`−NAME`)."""
+    more, fewer = collections.Counter(ops) - collections.Counter(reference), collections.Counter(reference) - collections.Counter(ops)
+    changes = [f"+{name}" for name in more.elements()] + [f"−{name}" for name in fewer.elements()]
+    return " ".join(changes) or "same"
+
+
 def _measure(content, model, float_student, data, subset, name, reference_ops=None):
     x, y = data["x_test"][subset], data["y_test"][subset]
     weights = data["w_test"][subset] if "w_test" in data else None
@@ -247,7 +256,7 @@ def _measure(content, model, float_student, data, subset, name, reference_ops=No
         "bytes": report.file_bytes,
         "latency_ms": report.median_latency_ms,
         "operators": ops,
-        "same_operators_as_ptq": None if reference_ops is None else ops == reference_ops,
+        "operators_vs_ptq": None if reference_ops is None else operator_difference(ops, reference_ops),
     }
 
 
@@ -290,23 +299,23 @@ def _mean_sd(values, scale=100.0, digits=2):
 
 def table(name, seeds):
     """One task's Markdown table: mean ± sd over seeds, and QAD − PTQ paired per seed."""
-    bits = "" if "4bit" not in name else ", 4-bit weights (15 levels per channel, stored as int8)"
+    bits = "" if "4bit" not in name else ", 4-bit weights: 15 levels per channel, TFLite INT4 tensors"
     rows = [f"### {name} ({len(seeds)} seed{'s' * (len(seeds) > 1)}: {', '.join(seeds)}{bits})", "",
             "| model | accuracy (%) | vs float (points) | agreement with float (%) | bytes | latency (ms) | "
-            "operators as PTQ | agreement allowed by the output's rounding (%) |",
+            "operators vs PTQ | agreement allowed by the output's rounding (%) |",
             "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
     results = list(seeds.values())
     for method in ["float", "PTQ", *METHODS]:
         runs = [r[method] for r in results]
         gap = [run["accuracy"] - r["float"]["accuracy"] for run, r in zip(runs, results)]
-        same = runs[0]["same_operators_as_ptq"]
+        differences = sorted({run["operators_vs_ptq"] for run in runs if run["operators_vs_ptq"] is not None})
         rows.append(
             f"| {'float32 (the float student)' if method == 'float' else 'int8 ' + method} | "
             f"{_mean_sd([run['accuracy'] for run in runs])} | "
             f"{'—' if method == 'float' else _mean_sd(gap, digits=2)} | "
             f"{'—' if method == 'float' else _mean_sd([run['float_agreement'] for run in runs])} | "
             f"{int(np.mean([run['bytes'] for run in runs])):,} | {_mean_sd([run['latency_ms'] for run in runs], 1, 3)} | "
-            f"{'—' if same is None else ('yes' if all(run['same_operators_as_ptq'] for run in runs) else 'no')} | "
+            f"{', '.join(differences) or '—'} | "
             f"{'—' if method == 'float' else _mean_sd([run['output_grid_agreement'] for run in runs])} |"
         )
     rows.append("")

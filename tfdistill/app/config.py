@@ -95,7 +95,7 @@ HELP = {
                   "the distilled student fake-quantized and distilled again, exported as student_int8_qad.tflite",
     "qat.teacher": "who teaches the int8 student: teacher (the run's teacher, from its cache) or student "
                    "(the float distilled student: self-distillation, which follows it most closely)",
-    "qat.weight_bits": "8, or 4: weights on a 4-bit grid (15 levels, stored as int8)",
+    "qat.weight_bits": "8, or 4: weights on 15 levels, stored as TFLite INT4 tensors (two per byte)",
     "qat.output_top_k": "the int8 logits' range covers each example's k largest logits (finer steps around "
                         "the top class); 0: every logit",
 }

@@ -41,7 +41,8 @@ def fake_quantize_weights(weights, channel_axis=None, num_bits=8):
             output channels), or `None` for one range over the whole tensor.
             Only the last axis is accepted: the one TensorFlow's per-channel
             op quantizes.
-        num_bits: 8 (int8) or 4.
+        num_bits: 8 (int8) or 4 (15 levels; TFLite's converter stores such
+            weights as INT4 tensors, two per byte).
 
     Returns:
         A tensor of `weights`' shape and dtype, each value on the grid

@@ -241,7 +241,8 @@ def quantize_model(
         calibration_data: inputs (an array, or a `tf.data.Dataset` of `x` or
             `(x, y, ...)` batches), e.g. the 200 examples post-training
             calibration would use.
-        weight_bits: 8, or 4 for a 4-bit weight grid (int8 storage).
+        weight_bits: 8, or 4: 15 levels per weight range, which the converter
+            stores as TFLite INT4 tensors (two weights per byte).
         per_channel: a range per output channel for convolution weights
             (`False`: one per tensor).
         decay: the activation ranges' moving-average decay in training.
