@@ -57,7 +57,7 @@ DEFAULTS = {
     "qat": {
         "epochs": 2,
         "learning_rate": 0.0001,
-        "teacher": "teacher",
+        "teacher": "student",
         "hard_weight": 0.0,
         "soft_weight": 1.0,
         "per_channel": True,
@@ -93,8 +93,8 @@ HELP = {
     "student.width": "the built-in CNN student's width, when neither path nor builder is given",
     "qat.epochs": "quantization-aware distillation after distilling, when export.tflite has int8 (0: none): "
                   "the distilled student fake-quantized and distilled again, exported as student_int8_qad.tflite",
-    "qat.teacher": "who teaches the int8 student: teacher (the run's teacher, from its cache) or student "
-                   "(the float distilled student: self-distillation, which follows it most closely)",
+    "qat.teacher": "who teaches the int8 student: student (the float distilled student, self-distillation: "
+                   "the int8 model follows it most closely) or teacher (the run's teacher, from its cache)",
     "qat.weight_bits": "8, or 4: weights on 15 levels, stored as TFLite INT4 tensors (two per byte)",
     "qat.output_top_k": "the int8 logits' range covers each example's k largest logits (finer steps around "
                         "the top class); 0: every logit",
