@@ -237,7 +237,8 @@ def output_grid_agreement(content, float_logits, weights=None):
 
 def operator_difference(ops, reference):
     """`"same"`, or the operators `ops` has beyond `reference` (`+NAME`) and lacks (`−NAME`)."""
-    more, fewer = collections.Counter(ops) - collections.Counter(reference), collections.Counter(reference) - collections.Counter(ops)
+    ops, reference = collections.Counter(ops), collections.Counter(reference)
+    more, fewer = ops - reference, reference - ops
     changes = [f"+{name}" for name in more.elements()] + [f"−{name}" for name in fewer.elements()]
     return " ".join(changes) or "same"
 

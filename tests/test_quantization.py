@@ -367,3 +367,13 @@ def test_four_bit_weights_export_packed_on_fifteen_levels():
         kernel_values += kernel.size
     assert operators(four) == operators(eight)
     assert len(eight) - len(four) >= 0.45 * kernel_values  # two 4-bit weights per byte (TFLite INT4 tensors)
+
+
+def test_a_top_k_quantizer_tracks_its_range_in_training_but_rounds_at_inference_only():
+    quantizer = ActivationQuantizer(top_k=2, decay=0.5)
+    calibrate(keras.Sequential([keras.Input((3,)), quantizer]), np.array([[4.0, 1.0, -5.0]], "float32"))
+    logits = np.array([[2.0, 1.5, -9.0]], "float32")
+    np.testing.assert_array_equal(quantizer(logits, training=True), logits)  # unrounded, unclipped
+    assert quantizer.range_min.numpy() == pytest.approx(0.0) and quantizer.range_max.numpy() == pytest.approx(3.0)
+    rounded = np.asarray(quantizer(logits))
+    np.testing.assert_allclose(rounded, [[2.0, 1.5, 0.0]], atol=3 / 255 / 2 + 1e-6)

@@ -194,7 +194,9 @@ class VerificationReport:
     float_agreement: Optional[float] = None
 
     def __str__(self):
-        float_model = "" if self.float_agreement is None else f"  agreement with the float model {self.float_agreement:.2%}"
+        float_model = ""
+        if self.float_agreement is not None:
+            float_model = f"  agreement with the float model {self.float_agreement:.2%}"
         return (
             f"{self.quantization:<14} {self.file_bytes:>9,} B  accuracy {self.accuracy:.2%} "
             f"(Keras {self.keras_accuracy:.2%})  top-1 agreement {self.top1_agreement:.2%}{float_model}  "

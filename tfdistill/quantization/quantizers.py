@@ -124,10 +124,14 @@ class ActivationQuantizer(keras.layers.Layer):
         super().__init__(**kwargs)
         self.num_bits = check_bits(num_bits)
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-            raise ValueError(f"Invalid value for argument `top_k`. Expected None or an int >= 1. Received: top_k={top_k!r}")
+            raise ValueError(
+                f"Invalid value for argument `top_k`. Expected None or an int >= 1. Received: top_k={top_k!r}"
+            )
         self.top_k = top_k
         if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1:
-            raise ValueError(f"Invalid value for argument `decay`. Expected a number in [0, 1). Received: decay={decay!r}")
+            raise ValueError(
+                f"Invalid value for argument `decay`. Expected a number in [0, 1). Received: decay={decay!r}"
+            )
         self.decay = float(decay)
         self.supports_masking = True
         self.calibrating = False  # set by `calibrate`, in eager calls only

@@ -4,11 +4,11 @@ The clone computes what the int8 TFLite model computes: each convolution,
 dense and embedding layer with fake-quantized weights, BatchNorm folded into
 the layer before it, a ReLU fused into it, and an `ActivationQuantizer` on
 every tensor that TFLite stores with a scale of its own (the float input,
-each fused layer's output, each addition, average pooling and
-normalization). Layers whose int8 kernels keep their input's scale (max
-and local average pooling, flatten, reshape, padding, dropout) keep its
-range: a quantizer after them would cost a requantizing op. The float model is left as
-it was; the clone's layers keep its names.
+each fused layer's output, each addition, global average pooling and
+normalization). Layers whose int8 kernels keep their input's scale (max and
+local average pooling, flatten, reshape, padding, dropout) keep its range:
+a quantizer after them would cost a requantizing op. The float model is
+left as it was; the clone's layers keep its names.
 """
 
 import dataclasses
@@ -145,9 +145,9 @@ def _plan(model, weight_bits, per_channel, decay, output_top_k):
             end = _plan_weighted(layer, graph, steps, weight_bits, per_channel, input_scales.get(id(layer)))
             if not isinstance(layer, L.Embedding):  # gathered rows keep the table's range
                 steps[id(end)].quantizer = quantizer(end)
-        elif isinstance(layer, NEW_RANGE) and type(layer) in NEW_RANGE:
+        elif type(layer) in NEW_RANGE:
             if isinstance(layer, (L.ReLU, L.Activation)) and _activation_name(layer) not in FUSED_ACTIVATIONS:
-                raise _unsupported(layer, "has an activation TFLite's int8 kernels do not take with a range of its own")
+                raise _unsupported(layer, "computes an activation whose int8 kernel fixes its own output range")
             if type(layer) is L.Normalization:
                 _plan_normalization(layer, graph, steps, input_scales)
             step.quantizer = quantizer(layer)
@@ -203,7 +203,8 @@ def _plan_normalization(layer, graph, steps, input_scales):
     if layer.get_config().get("variance") is not None:
         step.config = {"variance": np.ones_like(np.asarray(layer.get_config()["variance"])).tolist()}
     else:
-        step.weights = [np.ones_like(w) if v.name == "variance" else w for v, w in zip(layer.weights, layer.get_weights())]
+        values = zip(layer.weights, layer.get_weights())
+        step.weights = [np.ones_like(w) if v.name == "variance" else w for v, w in values]
 
 
 def _assign(layer, values):
@@ -364,7 +365,9 @@ def calibrate(model: keras.Model, data, batch_size: int = 128) -> int:
         for quantizer in quantizers:
             quantizer.calibrating = False
     if not seen:
-        raise ValueError("Invalid value for argument `data`: calibration needs at least one example. Received: no examples")
+        raise ValueError(
+            "Invalid value for argument `data`: calibration needs at least one example. Received: no examples"
+        )
     return seen
 
 
