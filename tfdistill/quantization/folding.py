@@ -26,6 +26,10 @@ def batch_norm_affine(layer):
         >>> bn.set_weights([np.array([2.0, 1.0]), np.array([0.0, 1.0]), np.array([1.0, 0.0]), np.array([4.0, 1.0])])
         >>> [v.tolist() for v in batch_norm_affine(bn)]
         [[1.0, 1.0], [-1.0, 1.0]]
+
+    Reference:
+        Jacob et al., "Quantization and Training of Neural Networks for
+        Efficient Integer-Arithmetic-Only Inference", CVPR 2018, section 3.2.
     """
     mean = np.asarray(layer.moving_mean, "float64")
     scale = 1.0 / np.sqrt(np.asarray(layer.moving_variance, "float64") + layer.epsilon)

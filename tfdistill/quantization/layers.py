@@ -65,9 +65,30 @@ class _PerChannel(_WeightBits):
         return {**super().get_config(), "per_channel": self.per_channel}
 
 
+_ARGS = """Args:
+        *args: the Keras layer's arguments.
+        weight_bits: 8, or 4 (15 levels; TFLite INT4 tensors in the export).
+        per_channel: a weight range per output channel (`False`: one for
+            the whole kernel).
+        **kwargs: the Keras layer's keyword arguments.
+
+    Example:"""
+_REFERENCE = """
+    Reference:
+        Jacob et al., "Quantization and Training of Neural Networks for
+        Efficient Integer-Arithmetic-Only Inference", CVPR 2018.
+"""
+
+
 @keras.saving.register_keras_serializable(package="tfdistill")
 class QuantConv1D(_PerChannel, keras.layers.Conv1D):
-    """`keras.layers.Conv1D` with fake-quantized weights (see the module docstring)."""
+    """`keras.layers.Conv1D` with fake-quantized weights (see the module docstring).
+
+    Example:
+        >>> layer = QuantConv1D(4, 3, padding="causal", dilation_rate=2)
+        >>> tuple(layer(keras.ops.zeros((1, 10, 2))).shape)
+        (1, 10, 4)
+    """
 
     def convolution_op(self, inputs, kernel):
         return super().convolution_op(inputs, self._quantize(kernel))
@@ -89,7 +110,13 @@ class QuantConv2D(_PerChannel, keras.layers.Conv2D):
 
 @keras.saving.register_keras_serializable(package="tfdistill")
 class QuantDepthwiseConv2D(_PerChannel, keras.layers.DepthwiseConv2D):
-    """`keras.layers.DepthwiseConv2D` with fake-quantized weights (see the module docstring)."""
+    """`keras.layers.DepthwiseConv2D` with fake-quantized weights, per output channel `in · multiplier`.
+
+    Example:
+        >>> layer = QuantDepthwiseConv2D(3, depth_multiplier=2, padding="same")
+        >>> tuple(layer(keras.ops.zeros((1, 5, 5, 3))).shape)
+        (1, 5, 5, 6)
+    """
 
     def call(self, inputs):
         outputs = ops.depthwise_conv(
@@ -109,6 +136,11 @@ class QuantSeparableConv2D(_PerChannel, keras.layers.SeparableConv2D):
     convolution with an int8 tensor between them; that tensor gets its own
     `ActivationQuantizer` (`depthwise_quantizer`), calibrated and tracked
     like any activation.
+
+    Example:
+        >>> layer = QuantSeparableConv2D(4, 3)
+        >>> tuple(layer(keras.ops.zeros((1, 5, 5, 2))).shape)
+        (1, 3, 3, 4)
     """
 
     def __init__(self, *args, **kwargs):
@@ -133,7 +165,21 @@ class QuantSeparableConv2D(_PerChannel, keras.layers.SeparableConv2D):
 
 @keras.saving.register_keras_serializable(package="tfdistill")
 class QuantDense(_WeightBits, keras.layers.Dense):
-    """`keras.layers.Dense` with fake-quantized weights, one range per tensor (see the module docstring)."""
+    """`keras.layers.Dense` with fake-quantized weights, one range per tensor (see the module docstring).
+
+    Args:
+        *args: the Keras layer's arguments.
+        weight_bits: 8, or 4 (15 levels; TFLite INT4 tensors in the export).
+        **kwargs: the Keras layer's keyword arguments.
+
+    Example:
+        >>> tuple(QuantDense(3)(keras.ops.zeros((2, 5))).shape)
+        (2, 3)
+
+    Reference:
+        Jacob et al., "Quantization and Training of Neural Networks for
+        Efficient Integer-Arithmetic-Only Inference", CVPR 2018.
+    """
 
     def call(self, inputs, training=None):
         outputs = ops.matmul(inputs, self._quantize(self.kernel))
@@ -147,6 +193,19 @@ class QuantEmbedding(_WeightBits, keras.layers.Embedding):
     """`keras.layers.Embedding` with a fake-quantized table, one range (TFLite's int8 `GATHER`).
 
     The gathered rows keep the table's range, so no quantizer follows it.
+
+    Args:
+        *args: the Keras layer's arguments.
+        weight_bits: 8, or 4 (15 levels).
+        **kwargs: the Keras layer's keyword arguments.
+
+    Example:
+        >>> tuple(QuantEmbedding(10, 3)(keras.ops.ones((2, 4), "int32")).shape)
+        (2, 4, 3)
+
+    Reference:
+        Jacob et al., "Quantization and Training of Neural Networks for
+        Efficient Integer-Arithmetic-Only Inference", CVPR 2018.
     """
 
     def call(self, inputs):
@@ -154,3 +213,7 @@ class QuantEmbedding(_WeightBits, keras.layers.Embedding):
             inputs = ops.cast(inputs, "int32")
         outputs = ops.take(self._quantize(self.embeddings), inputs, axis=0)
         return ops.cast(outputs, self.compute_dtype)
+
+
+for _layer in (QuantConv1D, QuantConv2D, QuantDepthwiseConv2D, QuantSeparableConv2D):
+    _layer.__doc__ = _layer.__doc__.replace("Example:", _ARGS) + _REFERENCE

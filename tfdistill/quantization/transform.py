@@ -350,6 +350,14 @@ def calibrate(model: keras.Model, data, batch_size: int = 128) -> int:
 
     Returns:
         The number of examples seen.
+
+    Example:
+        >>> calibrate(quantized, x_train[:200])  # doctest: +SKIP
+        200
+
+    Reference:
+        Jacob et al., "Quantization and Training of Neural Networks for
+        Efficient Integer-Arithmetic-Only Inference", CVPR 2018.
     """
     quantizers = [layer for layer in model._flatten_layers() if isinstance(layer, ActivationQuantizer)]
     seen = 0
@@ -372,7 +380,12 @@ def calibrate(model: keras.Model, data, batch_size: int = 128) -> int:
 
 
 def is_fake_quantized(model: keras.Model) -> bool:
-    """Whether `model` holds fake-quantized layers (from `quantize_model`): its int8 ranges are its own."""
+    """Whether `model` holds fake-quantized layers (from `quantize_model`): its int8 ranges are its own.
+
+    Example:
+        >>> is_fake_quantized(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+        False
+    """
     return any(
         isinstance(layer, (ActivationQuantizer, *WEIGHTED.values())) for layer in model._flatten_layers()
     )
