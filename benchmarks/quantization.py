@@ -53,7 +53,7 @@ from tfdistill.app import quantization_stage
 from tfdistill.app.config import DEFAULTS
 from tfdistill.app.models import build_student
 from tfdistill.app.training import cosine_adam
-from tfdistill.data import load_fashion_mnist, make_dataset, to_float_images
+from tfdistill.data import load_fashion_mnist, to_float_images
 from tfdistill.distiller import Distiller
 from tfdistill.batch_norm import recompute_batch_norm_statistics
 from tfdistill.export import convert, operators, verify
@@ -130,8 +130,7 @@ def fashion_mnist(args, weight_bits=8):
             keras.utils.set_random_seed(seed)
             student = _distil(teacher, build_student(name="student"), make_train(seed), epochs,
                               settings["learning_rate"])
-            recompute_batch_norm_statistics(student, make_dataset(x_train, y_train, batch_size=512))
-            return student
+            return _precise_batch_norm(student, to_float_images(x_train))
 
         name = f"student_{len(x_train)}_{epochs}_seed{seed}.keras"
         return _cached_student(os.path.join(args.work_dir, "fashion_mnist", name), train)
@@ -142,12 +141,18 @@ def fashion_mnist(args, weight_bits=8):
     return Task(name, data, teacher, train_float, make_train, args.qat_epochs or 3, weight_bits=weight_bits)
 
 
+def _precise_batch_norm(model, x):
+    """BatchNorm's statistics over the training inputs: a few hundred steps leave moving averages behind."""
+    recompute_batch_norm_statistics(model, [x[start:start + 256] for start in range(0, len(x), 256)])
+    return model
+
+
 def _task_teacher(path, make, data, recipe, comparison):
     if os.path.exists(path):
         print(f"Teacher: {path} (reused)")
         return keras.models.load_model(path)
     print(f"Training the teacher ({recipe.teacher_epochs} epochs)")
-    teacher = comparison.train_teacher(make(), data, recipe)
+    teacher = _precise_batch_norm(comparison.train_teacher(make(), data, recipe), data["x_train"])
     os.makedirs(os.path.dirname(path), exist_ok=True)
     teacher.save(path)
     return teacher
@@ -176,7 +181,8 @@ def keyword_spotting(args):
     def train_float(seed):
         keras.utils.set_random_seed(seed)
         student = speech_models.ds_cnn(num_classes=classes, features=data["x_train"], name="student")
-        return _distil(teacher, student, make_train(seed), recipe.epochs, recipe.learning_rate)
+        student = _distil(teacher, student, make_train(seed), recipe.epochs, recipe.learning_rate)
+        return _precise_batch_norm(student, data["x_train"])
 
     data["calibration"] = data["x_train"]
     return Task("keyword_spotting", data, teacher, train_float, make_train, args.qat_epochs or 20)
