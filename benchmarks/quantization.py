@@ -26,11 +26,14 @@ distilled with the demo's recipe: 12 epochs, 4 views), `fashion_mnist_4bit`
 INT4 tensors, where rounding costs points:
 its PTQ is the clone's weights rounded to nearest without training, since
 the converter calibrates 8 bits only), `keyword_spotting` and `byte_lm` (the
-task examples' data, teachers and students; see `examples/`). Float
-students are kept in `--work-dir` and shared by the tasks of one dataset. A task's teacher is trained once and kept in
-`--work-dir`. Results go to `--out` (JSON, after every seed: an interrupted
-run resumes; tasks run separately, with their own options, add up there) and
-the tables of every task in it to `--markdown`.
+task examples' data, teachers and students: `examples/tasks/`; keyword
+spotting needs espeak-ng and sox, the language model Debian's manual pages).
+Float students are kept in `--work-dir` and shared by the tasks of one
+dataset; a task's teacher is trained once and kept there too. Results go to
+`--out` (JSON, after every seed: an interrupted run resumes; tasks run
+separately, with their own options, add up there); the tables of every task
+in it are printed (`quantization_tables.py`), and written to `--markdown`
+when given.
 
     python benchmarks/quantization.py --tasks fashion_mnist fashion_mnist_4bit
     python benchmarks/quantization.py --tasks keyword_spotting byte_lm
@@ -41,6 +44,7 @@ import collections
 import dataclasses
 import json
 import os
+import sys
 import time
 
 import keras
@@ -48,17 +52,17 @@ import numpy as np
 import tensorflow as tf
 
 from common import shipped_teacher
+from quantization_tables import markdown
 from tfdistill import losses, offline
 from tfdistill.app import quantization_stage
-from tfdistill.app.config import DEFAULTS
+from tfdistill.app.config import DEFAULTS, section
 from tfdistill.app.models import build_student
-from tfdistill.app.training import cosine_adam
+from tfdistill.app.training import cosine_adam, train_teacher
 from tfdistill.data import load_fashion_mnist, to_float_images
 from tfdistill.distiller import Distiller
 from tfdistill.batch_norm import recompute_batch_norm_statistics
 from tfdistill.export import convert, operators, verify
 from tfdistill.quantization import quantize_model
-from tfdistill.stats import paired_difference
 
 METHODS = {  # name: the `qat` settings that differ from `QAD_SETTINGS`
     "QAT on labels": {"teacher": "teacher", "hard_weight": 1.0, "soft_weight": 0.0},
@@ -67,14 +71,26 @@ METHODS = {  # name: the `qat` settings that differ from `QAD_SETTINGS`
 }
 QAD_SETTINGS = {**DEFAULTS["qat"], "learning_rate": 1e-4, "output_top_k": 2, "hard_weight": 0.0, "soft_weight": 1.0}
 CALIBRATION = 200
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 
 
 def task_code():
-    """The keyword-spotting and byte-language-model data and models: the one place they are imported from."""
-    from tfdistill.app import comparison, speech_models, text_models
-    from tfdistill.data import speech, text
+    """The keyword-spotting and byte-language-model data and models (`examples/tasks/`): imported from here only."""
+    sys.path.insert(0, EXAMPLES)
+    from tasks import speech_corpus, speech_models, text_corpus, text_models
 
-    return comparison, speech_models, text_models, speech, text
+    return speech_models, text_models, speech_corpus, text_corpus
+
+
+@dataclasses.dataclass
+class Budget:
+    """A task's float training: the teacher's (when it is trained) and the float student's."""
+
+    epochs: int
+    teacher_epochs: int
+    learning_rate: float
+    teacher_learning_rate: float
+    batch_size: int
 
 
 @dataclasses.dataclass
@@ -147,31 +163,34 @@ def _precise_batch_norm(model, x):
     return model
 
 
-def _task_teacher(path, make, data, recipe, comparison):
+def _task_teacher(path, make, data, budget):
     if os.path.exists(path):
         print(f"Teacher: {path} (reused)")
         return keras.models.load_model(path)
-    print(f"Training the teacher ({recipe.teacher_epochs} epochs)")
-    teacher = _precise_batch_norm(comparison.train_teacher(make(), data, recipe), data["x_train"])
+    print(f"Training the teacher ({budget.teacher_epochs} epochs)")
+    arrays = (data["x_train"], data["y_train"]) + ((data["w_train"],) if "w_train" in data else ())
+    train = tf.data.Dataset.from_tensor_slices(arrays).shuffle(len(data["x_train"]), seed=0).batch(budget.batch_size)
+    teacher = train_teacher(make(), train, budget.teacher_epochs, budget.teacher_learning_rate, seed=0)
+    teacher = _precise_batch_norm(teacher, data["x_train"])
     os.makedirs(os.path.dirname(path), exist_ok=True)
     teacher.save(path)
     return teacher
 
 
 def keyword_spotting(args):
-    comparison, speech_models, _, speech, _ = task_code()
+    speech_models, _, speech, _ = task_code()
     clips = args.clips_per_word or 300
     corpus = speech.synthesize_keywords(clips_per_word=clips, seed=0, snr_db=(-5.0, 20.0),
                                         cache_dir=os.path.join(args.work_dir, "keyword_spotting"))
     data = {"x_train": speech.log_mel_features(corpus.x_train), "y_train": corpus.y_train,
             "x_test": speech.log_mel_features(corpus.x_test), "y_test": corpus.y_test}
     classes = len(corpus.class_names)
-    recipe = comparison.Recipe(epochs=args.float_epochs or 20, teacher_epochs=args.teacher_epochs or 15,
-                               learning_rate=3e-3, teacher_learning_rate=2e-3, batch_size=64)
+    recipe = Budget(epochs=args.float_epochs or 20, teacher_epochs=args.teacher_epochs or 15,
+                    learning_rate=3e-3, teacher_learning_rate=2e-3, batch_size=64)
     teacher = _task_teacher(
         os.path.join(args.work_dir, "keyword_spotting", f"teacher_{clips}.keras"),
         lambda: speech_models.keyword_cnn(num_classes=classes, widths=(32, 64, 128), features=data["x_train"]),
-        data, recipe, comparison)
+        data, recipe)
     logits = offline.compute_teacher_logits(teacher, data["x_train"], batch_size=512, verbose=0)
 
     def make_train(seed):
@@ -189,16 +208,16 @@ def keyword_spotting(args):
 
 
 def byte_lm(args):
-    comparison, _, text_models, _, text = task_code()
+    _, text_models, _, text = task_code()
     length, sequences = 64, args.sequences or 20000
     corpus = text.language_model_data("en", length=length, sequences=sequences, seed=0)
     data = {"x_train": corpus.x_train, "y_train": corpus.y_train, "w_train": corpus.w_train,
             "x_test": corpus.x_test, "y_test": corpus.y_test, "w_test": corpus.w_test}
-    recipe = comparison.Recipe(epochs=args.float_epochs or 15, teacher_epochs=args.teacher_epochs or 15,
-                               learning_rate=3e-3, teacher_learning_rate=1e-3, batch_size=64, top_k=8, hard_weight=1.0)
+    recipe = Budget(epochs=args.float_epochs or 15, teacher_epochs=args.teacher_epochs or 15,
+                    learning_rate=3e-3, teacher_learning_rate=1e-3, batch_size=64)
     folder = os.path.join(args.work_dir, "byte_lm")
     teacher = _task_teacher(os.path.join(folder, f"teacher_{sequences}.keras"),
-                            lambda: text_models.byte_transformer_language_model(length), data, recipe, comparison)
+                            lambda: text_models.byte_transformer_language_model(length), data, recipe)
     cache = os.path.join(folder, f"teacher_top8_{sequences}")
     table = tf.constant(data["x_train"])
     load = lambda index: tf.gather(table, index)  # noqa: E731
@@ -285,7 +304,8 @@ def run_seed(task, seed, args):
         result["PTQ"] = _measure(convert(rounded, "int8"), rounded, student, data, subset, "int8 PTQ")
     for method, changes in METHODS.items():
         start = time.perf_counter()
-        settings = {**QAD_SETTINGS, **changes, "epochs": task.qat_epochs, "weight_bits": task.weight_bits}
+        settings = section("qat", **{**QAD_SETTINGS, **changes, "epochs": task.qat_epochs,
+                                     "weight_bits": task.weight_bits})
         quantized = quantization_stage.distil_quantized(student, task.teacher, task.make_train(seed), calibration,
                                                         settings, verbose=2)
         result["seconds"][method] = time.perf_counter() - start
@@ -294,70 +314,6 @@ def run_seed(task, seed, args):
         print(f"{task.name} seed {seed} {method}: " + ", ".join(
             f"{key} {value:.4f}" for key, value in result[method].items() if isinstance(value, float)))
     return result
-
-
-# ------------------------------------------------------------------------- reporting
-def _mean_sd(values, scale=100.0, digits=2):
-    values = np.asarray(values, float) * scale
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
-
-
-def table(name, seeds):
-    """One task's Markdown table: mean ± sd over seeds, and QAD − PTQ paired per seed."""
-    bits = "" if "4bit" not in name else ", 4-bit weights: 15 levels per channel, TFLite INT4 tensors"
-    rows = [f"### {name} ({len(seeds)} seed{'s' * (len(seeds) > 1)}: {', '.join(seeds)}{bits})", "",
-            "| model | accuracy (%) | vs float (points) | agreement with float (%) | bytes | latency (ms) | "
-            "operators vs PTQ | agreement allowed by the output's rounding (%) |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
-    results = list(seeds.values())
-    for method in ["float", "PTQ", *METHODS]:
-        runs = [r[method] for r in results]
-        gap = [run["accuracy"] - r["float"]["accuracy"] for run, r in zip(runs, results)]
-        differences = sorted({run["operators_vs_ptq"] for run in runs if run["operators_vs_ptq"] is not None})
-        rows.append(
-            f"| {'float32 (the float student)' if method == 'float' else 'int8 ' + method} | "
-            f"{_mean_sd([run['accuracy'] for run in runs])} | "
-            f"{'—' if method == 'float' else _mean_sd(gap, digits=2)} | "
-            f"{'—' if method == 'float' else _mean_sd([run['float_agreement'] for run in runs])} | "
-            f"{int(np.mean([run['bytes'] for run in runs])):,} | {_mean_sd([run['latency_ms'] for run in runs], 1, 3)} | "
-            f"{', '.join(differences) or '—'} | "
-            f"{'—' if method == 'float' else _mean_sd([run['output_grid_agreement'] for run in runs])} |"
-        )
-    rows.append("")
-    for method in METHODS:
-        for key, label in (("accuracy", "accuracy"), ("float_agreement", "agreement with float")):
-            difference = paired_difference([100 * (r[method][key] - r["PTQ"][key]) for r in results])
-            rows.append(f"- {method} − PTQ, {label}: {difference} points (paired per seed, 95 % t-interval)")
-    return rows
-
-
-INTRODUCTION = """Each table gives one task: the float student, then its int8 TFLite models, each run by LiteRT
-(batch 1, 1 thread) on the test set (per token for the language model, padding weighted out). "vs float" is
-the int8 model's accuracy minus the float student's, "agreement with float" the share of test examples
-(tokens) where their top-1 classes are the same; mean ± standard deviation over seeds (each seed a float
-student of its own), and below each table the differences to PTQ paired per seed. Bytes are the `.tflite`
-file; the int8 files differ from PTQ's in tensor names and, for `Dense` layers, in one weight scale per
-tensor instead of per channel (TensorFlow 2.21's converter rejects per-channel fake-quantized `MatMul`
-weights); their int8 tensors are the same. Latency is the median over the test examples. The last column
-rounds the float student's own logits to each int8 model's output grid (its scale and zero point) and
-measures their agreement with the float student: what rounding the logits alone costs, the most
-agreement an int8 model with that output range can reach. QAT and QAD set the logits' range over each
-example's two largest logits (`quantize_model(..., output_top_k=2)`), PTQ over every logit."""
-
-
-def write_markdown(path, results):
-    lines = ["# Int8 students: post-training quantization, quantization-aware training and distillation", "",
-             INTRODUCTION, ""]
-    for name, task in results.items():
-        lines += table(name, task["seeds"])
-        lines += ["", "```", task["command"], "```", ""] + ([task["note"], ""] if task.get("note") else [])
-        first = next(iter(task["seeds"].values()))
-        lines += [f"Operators of every int8 model: `{' '.join(first['PTQ']['operators'])}`.", ""]
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        f.write("\n".join(lines))
 
 
 def main():
@@ -374,7 +330,8 @@ def main():
     parser.add_argument("--work-dir", default="runs/quantization_benchmark", help="teachers, corpora and caches")
     parser.add_argument("--out", default="benchmarks/results_quantization.json",
                         help="results of every task run so far (a task's seeds there are reused)")
-    parser.add_argument("--markdown", default="docs/results/quantization.md", help="the tables of every task in --out")
+    parser.add_argument("--markdown", default=None, help="also write the tables of every task in --out to this file "
+                        "(they are printed either way)")
     parser.add_argument("--note", default="", help="a line under the tasks' command (the machine, a reduced run, ...)")
     args = parser.parse_args()
 
@@ -397,8 +354,13 @@ def main():
             entry["seeds"][str(seed)] = run_seed(task, seed, args)
             with open(args.out, "w") as f:
                 json.dump(results, f, indent=1)
-    write_markdown(args.markdown, results)
-    print(f"Wrote {args.out} and {args.markdown}")
+    page = markdown(results, list(METHODS))
+    print(page)
+    if args.markdown:
+        os.makedirs(os.path.dirname(args.markdown) or ".", exist_ok=True)
+        with open(args.markdown, "w") as f:
+            f.write(page)
+    print(f"Wrote {args.out}" + (f" and {args.markdown}" if args.markdown else ""))
 
 
 if __name__ == "__main__":
