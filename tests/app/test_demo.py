@@ -26,8 +26,7 @@ def saved_models_with_the_shipped_teacher(tmp_path):
 def test_demo_on_a_subset_distils_and_exports(tmp_path):
     saved_models = saved_models_with_the_shipped_teacher(tmp_path)
     config = demo.demo_config(str(saved_models), labels_per_class=None, epochs=3, views=2, overrides=[
-        "distill.batch_size=32", "data.train_subset=6000", "export.min_agreement=0.95",  # enough steps for BatchNorm
-        "qat.epochs=1"])
+        "distill.batch_size=32", "data.train_subset=6000", "export.min_agreement=0.95"])  # enough steps for BatchNorm
     result = demo.run(config, run_dir=str(tmp_path / "run"), verbose=0)
 
     accuracy = {row["name"]: row["accuracy"] for row in result["rows"]}
@@ -41,13 +40,11 @@ def test_demo_on_a_subset_distils_and_exports(tmp_path):
     assert (fidelity["train"]["examples"], fidelity["test"]["examples"]) == (5400, 10_000)
     assert fidelity["test"]["student_accuracy"] == pytest.approx(accuracy["student distilled"])
     assert fidelity["test"]["teacher_accuracy"] == pytest.approx(accuracy["teacher"])
-    # The export's serving signature gives the student's own predictions; the TFLite files go beside it,
-    # the int8 student's quantization-aware one too.
+    # The export's serving signature gives the student's own predictions; the TFLite files go beside it.
     path = result["saved_model"]
     assert path == str(saved_models / demo.STUDENT_NAME / "1")
     assert sorted(os.listdir(os.path.join(path, "assets.extra"))) == [
-        "model.keras", "student_float32.tflite", "student_int8.tflite", "student_int8_qad.tflite"]
-    assert [report["quantization"] for report in result["tflite"]] == ["float32", "int8", "int8 QAD"]
+        "model.keras", "student_float32.tflite", "student_int8.tflite"]
     _, (x_test, y_test) = load_fashion_mnist()
     serve = tf.saved_model.load(path).signatures["serving_default"]
     outputs = serve(image=tf.constant(x_test[:200]))

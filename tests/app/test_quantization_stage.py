@@ -71,13 +71,14 @@ def test_a_student_without_an_int8_form_is_a_refusal_not_a_failed_run(tmp_path):
 
 
 def test_the_stage_runs_with_qat_epochs_and_an_int8_export():
-    assert quantization_stage.applies(config.run_config())  # the defaults: 2 epochs, int8 exported
-    assert not quantization_stage.applies(config.run_config(None, ["qat.epochs=0"]))
+    assert not quantization_stage.applies(config.run_config())  # the defaults: 0 epochs (int8 exported)
+    assert quantization_stage.applies(config.run_config(None, ["qat.epochs=2"]))
     assert not quantization_stage.applies(config.run_config(None, ['export.tflite=["float32"]']))
 
 
 def test_note_says_who_taught():
     note = quantization_stage.note(config.section("qat", teacher="student", output_top_k=0))
     assert "distilled from the float student itself" in note and "over every logit" in note
-    note = quantization_stage.note(config.section("qat", teacher="teacher", weight_bits=4, per_channel=False))
+    note = quantization_stage.note(config.section("qat", epochs=2, teacher="teacher", weight_bits=4,
+                                                    per_channel=False))
     assert "from the teacher for 2 epochs" in note and "4-bit weights per tensor" in note

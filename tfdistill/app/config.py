@@ -67,7 +67,7 @@ DEFAULTS = {
         "dtype": "float16",
     },
     "qat": {
-        "epochs": 2,
+        "epochs": 0,
         "learning_rate": 0.0001,
         "teacher": "student",
         "hard_weight": 0.0,
@@ -140,7 +140,7 @@ HELP = {
     "cache.batch_size": "the teacher's inference batch size in `tfdistill cache`",
     "cache.examples_per_shard": "examples per shard of that cache, a multiple of cache.batch_size",
     "cache.dtype": "what the cache stores the teacher's outputs as: float16 or float32",
-    "qat.epochs": "quantization-aware distillation after distilling, when export.tflite has int8 (0: none): "
+    "qat.epochs": "quantization-aware distillation after distilling, when export.tflite has int8 (0, the default: none): "
                   "the distilled student fake-quantized and distilled again, exported as student_int8_qad.tflite",
     "qat.learning_rate": "Adam's peak learning rate of that stage, with cosine decay to 0 (small: the weights "
                          "start trained)",
