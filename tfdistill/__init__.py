@@ -1,12 +1,12 @@
 """tfdistill: knowledge distillation for Keras 3 on TensorFlow.
 
 The public API, in one place. The library (this package's top-level
-modules and `data`, `export`, `losses`, `offline`) never imports the
+modules and `data`, `export`, `losses`, `offline`, `quantization`) never imports the
 application layer, `tfdistill.app` (the command line, run configs and
 folders, reports, the demo and its Fashion-MNIST models), which sits on top.
 """
 
-from tfdistill import callbacks, data, export, losses, offline, schedules, tokens
+from tfdistill import callbacks, data, export, losses, offline, quantization, schedules, tokens
 from tfdistill.batch_norm import PreciseBatchNorm, recompute_batch_norm_statistics
 from tfdistill.distiller import Distiller
 from tfdistill.ensemble import TeacherEnsemble
@@ -82,6 +82,7 @@ __all__ = [
     "export",
     "losses",
     "offline",
+    "quantization",
     "schedules",
     "tokens",
     "__version__",

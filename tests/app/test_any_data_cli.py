@@ -134,6 +134,7 @@ def test_mismatched_models_and_data_exit_2_before_anything_is_written(tmp_path, 
 
 
 
+@pytest.mark.slow
 def test_train_teacher_on_arrays_exports_their_raw_form_and_class_names(tmp_path, capsys):
     data = digits_npz(tmp_path / "digits.npz")
     status, err = _exit_status_and_message(["train-teacher", "--data", data, "--epochs", "1"], capsys)

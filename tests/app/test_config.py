@@ -29,6 +29,10 @@ def test_defaults_resolve_and_overrides_are_read_as_json():
         (None, ['export.tflite=["int4"]'], r"`export.tflite`: expected items of"),
         (None, ["data.dataset=cifar10"], r"`data.dataset`: expected one of \['fashion_mnist'\]"),
         ({"distill": 3}, [], r"section `distill`: expected a mapping"),
+        (None, ["qat.teacher=float"], r"`qat.teacher`: expected 'teacher' or 'student'"),
+        (None, ["qat.epochs=-1"], r"`qat.epochs`: expected an integer >= 0"),
+        (None, ["qat.learning_rate=0"], r"`qat.learning_rate`: expected a number > 0"),
+        (None, ["qat.weight_bits=2"], r"`qat.weight_bits`: expected 8 or 4"),
     ],
 )
 def test_bad_configs_name_the_key_and_the_fix(given, overrides, message):

@@ -184,3 +184,20 @@ def test_the_demos_run_folders_are_numbered_and_an_interrupted_one_is_resumed(tm
     assert run_folder.numbered_run_dir(parent, other) == os.path.join(parent, "2")
     run_folder.finish(first, {})  # finished: never written again
     assert run_folder.numbered_run_dir(parent, resolved) == os.path.join(parent, "2")
+
+
+@pytest.mark.slow
+def test_int8_runs_add_a_quantization_aware_stage_reported_beside_post_training(tmp_path):
+    run_dir = str(tmp_path / "qad")
+    resolved = config.run_config(None, TINY + ["distill.epochs=1", "distill.train_scratch=false",
+                                               "export.saved_model=false", 'export.tflite=["int8"]',
+                                               "export.verify_examples=500", "export.min_agreement=0.9", "qat.epochs=1"])
+    results = runs.run_distillation(resolved, run_dir, verbose=0)
+    names = [row["name"] for row in results["rows"]]
+    assert names[-2:] == ["student TFLite int8", "student TFLite int8 QAD"]
+    qad = results["tflite"][-1]
+    assert qad["quantization"] == "int8 QAD" and 0.5 < qad["float_agreement"] <= 1 and qad["num_examples"] == 500
+    assert os.path.getsize(os.path.join(run_dir, "export", "student_int8_qad.tflite")) == qad["file_bytes"]
+    with open(os.path.join(run_dir, "report.md")) as f:
+        report = f.read()
+    assert "| student TFLite int8 QAD |" in report and "int8 QAD: the distilled student fake-quantized" in report

@@ -122,6 +122,7 @@ def test_without_litert_the_runner_falls_back_to_tf_lite(trained, monkeypatch):
     np.testing.assert_allclose(runner(x[1400]), model.predict(x[1400:1401], verbose=0), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_token_ids_stay_integer_and_verification_is_per_token(tmp_path):
     """A tagger over int32 token ids: its int8 export keeps an int32 input; padding is not counted."""
     keras.utils.set_random_seed(0)

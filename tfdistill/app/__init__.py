@@ -16,6 +16,7 @@ A run's config goes down once, a module per stage:
 | `training.py` | training a teacher and a student (shared by runs, the examples and the benchmarks) |
 | `evaluation.py` | size, accuracy and latency of each model, fidelity, the gain |
 | `exports.py` | the distilled student's SavedModel and verified `.tflite` files |
+| `quantization_stage.py` | the int8 student's quantization-aware distillation (`qat`) and its verified `.tflite` file |
 | `run_report.py`, `reports.py` | the printed table and `report.md`; the plots |
 | `runs.py`, `run_folder.py` | a run (and a recipe search) from a config; its folder |
 | `demo.py` | the main job: a run of the default config on Fashion-MNIST with few labels |

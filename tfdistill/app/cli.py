@@ -25,7 +25,7 @@ _VERBOSITY = commands.VERBOSITY
 BENCHMARKS = [
     "keras_distiller", "offline", "loss_zoo", "recipe_search", "distillation_gain", "default_suite",
     "function_matching", "guard_overhead", "precision", "cache_integrity", "few_labels", "unlabeled_step",
-    "beam_throughput", "streaming_scale",
+    "beam_throughput", "streaming_scale", "quantization",
 ]
 
 

@@ -66,6 +66,16 @@ DEFAULTS = {
         "examples_per_shard": 10240,
         "dtype": "float16",
     },
+    "qat": {
+        "epochs": 0,
+        "learning_rate": 0.0001,
+        "teacher": "student",
+        "hard_weight": 0.0,
+        "soft_weight": 1.0,
+        "per_channel": True,
+        "weight_bits": 8,
+        "output_top_k": 2,
+    },
     "export": {
         "saved_model": True,
         "tflite": ["float32", "int8"],
@@ -130,6 +140,18 @@ HELP = {
     "cache.batch_size": "the teacher's inference batch size in `tfdistill cache`",
     "cache.examples_per_shard": "examples per shard of that cache, a multiple of cache.batch_size",
     "cache.dtype": "what the cache stores the teacher's outputs as: float16 or float32",
+    "qat.epochs": "quantization-aware distillation after distilling, when export.tflite has int8 (0, the default: none): "
+                  "the distilled student fake-quantized and distilled again, exported as student_int8_qad.tflite",
+    "qat.learning_rate": "Adam's peak learning rate of that stage, with cosine decay to 0 (small: the weights "
+                         "start trained)",
+    "qat.teacher": "who teaches the int8 student: student (the float distilled student, self-distillation: "
+                   "the int8 model follows it most closely) or teacher (the run's teacher, from its cache)",
+    "qat.hard_weight": "the weight of the labels' cross-entropy in that stage's loss",
+    "qat.soft_weight": "the weight of the soft loss (KD at temperature 1) in that stage's loss",
+    "qat.per_channel": "a weight scale per output channel (true) or one per tensor (false)",
+    "qat.weight_bits": "8, or 4: weights on 15 levels, stored as TFLite INT4 tensors (two per byte)",
+    "qat.output_top_k": "the int8 logits' range covers each example's k largest logits (finer steps around "
+                        "the top class); 0: every logit",
     "export.saved_model": "export the distilled student as a TF Serving SavedModel",
     "export.tflite": "the TFLite quantizations to export, each verified against the Keras student",
     "export.min_agreement": "the lowest top-1 agreement of a TFLite file with the Keras student on the test "

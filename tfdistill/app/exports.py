@@ -21,14 +21,19 @@ class Exports:
     Attributes:
         saved_model: the SavedModel's version folder, or `None`.
         tflite: the verified `.tflite` files' reports.
-        refused: the refused ones: `quantization`, `reason`, `top1_agreement`.
+        refused: the refused ones: `quantization`, `reason`, `top1_agreement` (and
+            `advice`, what to do, when it is not to lower `export.min_agreement`).
         errors: the refusals as raised (`ExportVerificationError`).
+        tflite_dir: the folder the `.tflite` files went to, or `None`.
+        notes: lines for the run's report on how an export was made.
     """
 
     saved_model: Optional[str] = None
     tflite: List[VerificationReport] = dataclasses.field(default_factory=list)
     refused: List[dict] = dataclasses.field(default_factory=list)
     errors: List[ExportVerificationError] = dataclasses.field(default_factory=list)
+    tflite_dir: Optional[str] = None
+    notes: List[str] = dataclasses.field(default_factory=list)
 
 
 def export_tflite_files(student, quantizations, folder, x_test, y_test, calibration, min_agreement,
@@ -95,6 +100,7 @@ def export_student(student, data, settings, run_export_dir, seed, x_test, y_test
         print(f"SavedModel written to {exports.saved_model}")
     if settings.tflite:
         os.makedirs(folder, exist_ok=True)
+        exports.tflite_dir = folder
         calibration = data.sample(data.train, settings.calibration_examples, seed)
         export_tflite_files(student, settings.tflite, folder, x_test, y_test, calibration, settings.min_agreement,
                             settings.calibration_examples, verbose=verbose, exports=exports)

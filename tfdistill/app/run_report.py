@@ -60,7 +60,8 @@ def write_run_report(run_dir, config, data, results, teacher, predictions, tflit
         config: the resolved config (a dict), quoted in the report.
         data: the run's `tfdistill.app.datasets.Data`.
         results: the run's results (`rows`, `histories`, `students`,
-            `gain`, `refused_exports`, `fidelity_reports`).
+            `gain`, `refused_exports`, `fidelity_reports`, and `export_notes`:
+            lines on how an export was made).
         teacher: the teacher, for its validation accuracy.
         predictions: `{name: test-set class ids}`, `"student distilled"` among them.
         tflite_reports: the verified `.tflite` exports' reports.
@@ -93,7 +94,9 @@ def write_run_report(run_dir, config, data, results, teacher, predictions, tflit
                  "does not fit the teacher's function (capacity or optimisation); high there but low on the test "
                  "images means it needs more transfer data (views, augmentation).")
     for export in results["refused_exports"]:
-        notes.append(f"Not exported: {export['reason']} Lower `export.min_agreement` to accept it, or train longer.")
+        advice = export.get("advice", "Lower `export.min_agreement` to accept it, or train longer.")
+        notes.append(f"Not exported: {export['reason']} {advice}")
+    notes += list(results.get("export_notes", ()))
     notes.append("Latency: Keras models as one compiled forward pass (tf.function); TFLite models in the "
                  "interpreter, 1 thread.")
     reports.write_report(os.path.join(run_dir, "report.md"), "tfdistill run", config, rows, tflite_reports, plots, notes)

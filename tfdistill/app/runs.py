@@ -4,7 +4,9 @@ The config goes down once, stage by stage, each a function with its inputs
 and outputs: the inputs (`inputs.load_inputs`: teacher, data, initial
 weights) -> the teacher's pass (`teacher_pass.teacher_pass`) -> the two
 students (`training.train_student`) -> their test (`evaluation`) -> the
-export (`exports.export_student`) -> the report (`run_report`).
+export (`exports.export_student`) -> with int8 among the exports, the int8
+student's quantization-aware distillation and export
+(`quantization_stage.distil_and_export`) -> the report (`run_report`).
 """
 
 import dataclasses
@@ -14,7 +16,7 @@ import time
 import keras
 
 from tfdistill import model_files
-from tfdistill.app import evaluation, run_folder
+from tfdistill.app import evaluation, quantization_stage, run_folder
 from tfdistill.app.exports import export_student
 from tfdistill.app.inputs import load_inputs
 from tfdistill.app.run_report import print_summary, trained_on, write_run_report
@@ -33,7 +35,10 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
     examples only) and the distilled student (on the labeled and unlabeled
     ones) train with validation on a held-out labeled split;
     both are tested on the test split; the distilled student is exported and
-    verified; the comparison is printed and a report with plots written.
+    verified; with `qat.epochs` > 0 and int8 among `export.tflite`, its
+    fake-quantized clone is distilled again and exported as
+    `student_int8_qad.tflite`, verified like the others; the comparison is
+    printed and a report with plots written.
 
     Args:
         config: a `tfdistill.app.sections.RunConfig`.
@@ -43,9 +48,10 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
 
     Returns:
         A dict: `rows` (name, parameters, bytes, accuracy, latency_ms and a
-        student's `trained_on`), `students` (labeled and unlabeled examples,
-        steps per epoch and epochs of each), `tflite` (verification reports
-        as dicts), `refused_exports`, `saved_model`, `fidelity` (the
+        student's `trained_on`; a row per verified `.tflite` file, `"student
+        TFLite int8 QAD"` the quantization-aware one), `students` (labeled
+        and unlabeled examples, steps per epoch and epochs of each), `tflite`
+        (verification reports as dicts), `refused_exports`, `saved_model`, `fidelity` (the
         distilled student's to the teacher on the training and test images),
         `gain`, `histories`, `seconds` and `peak_rss_bytes`.
     """
@@ -62,10 +68,10 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
     passed = _teacher_pass(config, inputs, run_dir, verbose)
     students, histories, seen = _train_students(run_dir, inputs, passed, settings, verbose)
 
-    results, fidelity, predictions, tflite = _test_and_export(config, inputs, passed, students, seen, run_dir, verbose)
+    results, fidelity, predictions, exports = _test_and_export(config, inputs, passed, students, seen, run_dir, verbose)
     results["histories"] = histories
-    write_run_report(run_dir, resolved, data, {**results, "fidelity_reports": fidelity}, inputs.teacher, predictions,
-                     tflite)
+    write_run_report(run_dir, resolved, data, {**results, "fidelity_reports": fidelity, "export_notes": exports.notes},
+                     inputs.teacher, predictions, exports.tflite)
     print_summary({**results, "fidelity_reports": fidelity}, inputs.teacher.count_params())
     results["seconds"] = time.time() - start
     results["peak_rss_bytes"] = run_folder.peak_rss_bytes()
@@ -76,7 +82,7 @@ def run_distillation(config, run_dir, overwrite=False, verbose=1):
 
 
 def _test_and_export(config, inputs, passed, students, seen, run_dir, verbose):
-    """Tests the teacher and students, exports the distilled student; `(results, fidelity, predictions, tflite reports)`."""
+    """Tests the teacher and students, exports the distilled student; `(results, fidelity, predictions, exports)`."""
     data, distilled = inputs.data, students["distilled"]
     x_test, y_test = data.arrays(data.test, limit=config.export.verify_examples)
     models = {"teacher": inputs.teacher, **{f"student {name}": model for name, model in students.items()}}
@@ -85,6 +91,9 @@ def _test_and_export(config, inputs, passed, students, seen, run_dir, verbose):
         row["trained_on"] = trained_on(seen[row["name"].split()[-1]])
     exports = export_student(distilled, data, config.export, os.path.join(run_dir, "export"), config.distill.seed,
                              x_test, y_test, verbose=int(verbose == 1))
+    if quantization_stage.applies(config):
+        quantization_stage.distil_and_export(distilled, inputs.teacher, passed, data, config, exports, x_test, y_test,
+                                             verbose=verbose)
     rows += [{"name": f"student TFLite {report.quantization}", "parameters": distilled.count_params(),
               "bytes": report.file_bytes, "accuracy": report.accuracy, "latency_ms": report.median_latency_ms}
              for report in exports.tflite]
@@ -104,7 +113,7 @@ def _test_and_export(config, inputs, passed, students, seen, run_dir, verbose):
     if gain is not None:
         results["gain"] = gain
     predictions = {name: logits.argmax(-1) for name, logits in test_logits.items()}
-    return results, fidelity, predictions, exports.tflite
+    return results, fidelity, predictions, exports
 
 
 def _teacher_pass(config, inputs, run_dir, verbose):

@@ -19,6 +19,7 @@ from tfdistill.errors import ConfigError
 DATASETS = ("fashion_mnist",)
 TEACHER_OUTPUTS = ("logits", "probabilities")
 CACHE_DTYPES = ("float16", "float32")
+QAT_TEACHERS = ("teacher", "student")
 
 
 def closest(key, valid):
@@ -224,6 +225,36 @@ class CacheSection(_Section):
 
 
 @dataclasses.dataclass(frozen=True)
+class QatSection(_Section):
+    """`qat`: quantization-aware distillation of the int8 student, after distilling (0 epochs: none)."""
+
+    NAME = "qat"
+    epochs: int
+    learning_rate: float
+    teacher: str
+    hard_weight: float
+    soft_weight: float
+    per_channel: bool
+    weight_bits: int
+    output_top_k: int
+
+    def check(self):
+        _at_least(self, "epochs", 0)
+        _at_least(self, "output_top_k", 0)
+        _positive(self, "learning_rate")
+        for key in ("hard_weight", "soft_weight"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"Invalid value for `qat.{key}`: expected a number >= 0. Received: {getattr(self, key)}")
+        if self.weight_bits not in (4, 8):
+            raise ConfigError(f"Invalid value for `qat.weight_bits`: expected 8 or 4. Received: {self.weight_bits}")
+        if self.teacher not in QAT_TEACHERS:
+            raise ConfigError(
+                "Invalid value for `qat.teacher`: expected 'teacher' or 'student'."
+                f"{closest(self.teacher, list(QAT_TEACHERS))} Received: {self.teacher!r}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
 class ExportSection(_Section):
     """`export`: where the distilled student goes and how its TFLite files are verified."""
 
@@ -258,6 +289,7 @@ class RunConfig:
     student: StudentSection
     distill: DistillSection
     cache: CacheSection
+    qat: QatSection
     export: ExportSection
 
     def __post_init__(self):
@@ -280,4 +312,4 @@ class RunConfig:
 
 
 SECTIONS = {cls.NAME: cls for cls in (DataSection, TeacherSection, StudentSection, DistillSection, CacheSection,
-                                      ExportSection)}
+                                      QatSection, ExportSection)}

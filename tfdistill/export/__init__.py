@@ -16,6 +16,7 @@ from tfdistill.export.tflite import (
     VerificationReport,
     convert,
     export_tflite,
+    operators,
     verify,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "export_tflite",
     "latest_version_dir",
     "load_exported_model",
+    "operators",
     "save_keras",
     "verify",
 ]

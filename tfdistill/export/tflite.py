@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfdistill import quantization as quantization_module
 from tfdistill.errors import ExportVerificationError
 from tfdistill.export import atomic
 
@@ -28,8 +29,15 @@ def _make_interpreter(model_content, num_threads):
         return Interpreter(model_content=model_content, num_threads=num_threads)
 
 
-def convert(model, quantization="float32", representative_data=None, num_calibration=200, int8_io=False):
+def convert(model, quantization="float32", representative_data=None, num_calibration=200, int8_io=False,
+            per_channel=True):
     """Converts a Keras model to a TFLite flatbuffer with TF's own converter.
+
+    A fake-quantized model (`tfdistill.quantization.quantize_model`) carries
+    its own int8 ranges: it converts to `"int8"` only, without calibration
+    (`representative_data` is not used), each fake-quantization becoming
+    the scale and zero point of an int8 tensor (quantization-aware
+    training's path through the converter).
 
     Args:
         model: a Keras model with one input.
@@ -43,6 +51,9 @@ def convert(model, quantization="float32", representative_data=None, num_calibra
         num_calibration: calibration examples (100-500 is typical).
         int8_io: with `"int8"`, make the model's input and output int8 too
             (for integer-only accelerators); otherwise they stay float32.
+        per_channel: with `"int8"` calibration, a scale per output channel
+            of each weight (the converter's default); `False` gives one per
+            tensor.
 
     Returns:
         The `.tflite` file's bytes.
@@ -53,6 +64,12 @@ def convert(model, quantization="float32", representative_data=None, num_calibra
     if quantization not in QUANTIZATIONS:
         raise ValueError(
             f"Invalid value for argument `quantization`. Expected one of {QUANTIZATIONS}. "
+            f"Received: quantization={quantization!r}"
+        )
+    fake_quantized = quantization_module.is_fake_quantized(model)
+    if fake_quantized and quantization != "int8":
+        raise ValueError(
+            "Invalid value for argument `quantization`: a fake-quantized model converts to 'int8' only. "
             f"Received: quantization={quantization!r}"
         )
     with tempfile.TemporaryDirectory() as saved_model_dir:
@@ -66,7 +83,11 @@ def convert(model, quantization="float32", representative_data=None, num_calibra
         )
         archive.write_out(saved_model_dir, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
-        _configure(converter, quantization, representative_data, num_calibration, int8_io, _input_dtype(model))
+        if fake_quantized:
+            _configure_fake_quantized(converter, int8_io, _input_dtype(model))
+        else:
+            _configure(converter, quantization, representative_data, num_calibration, int8_io, _input_dtype(model))
+            converter._experimental_disable_per_channel = not per_channel
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return converter.convert()
@@ -108,6 +129,30 @@ def _configure(converter, quantization, representative_data, num_calibration, in
             converter.inference_output_type = tf.int8
 
 
+def _configure_fake_quantized(converter, int8_io, input_dtype):
+    """Quantization-aware training's conversion: the ranges are the graph's fake-quantizations."""
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if int8_io:
+        if input_dtype.is_integer:
+            raise ValueError(
+                "Invalid value for argument `int8_io`: the model's input is integer ids "
+                f"({input_dtype.name}), which are not quantized. Received: int8_io=True"
+            )
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+
+
+def operators(model_content):
+    """The TFLite model's operators in execution order, e.g. `['QUANTIZE', 'CONV_2D', ...]`.
+
+    Example:
+        >>> operators(convert(student, "int8", representative_data=x[:200]))  # doctest: +SKIP
+        ['QUANTIZE', 'CONV_2D', 'MAX_POOL_2D', 'CONV_2D', 'MEAN', 'FULLY_CONNECTED', 'DEQUANTIZE']
+    """
+    interpreter = _make_interpreter(model_content, 1)
+    return [op["op_name"] for op in interpreter._get_ops_details()]
+
+
 class TFLiteRunner:
     """Runs a `.tflite` model one example at a time, (de)quantising as needed."""
 
@@ -146,17 +191,22 @@ class VerificationReport:
     median_latency_ms: float
     num_threads: int
     num_examples: int
+    float_agreement: Optional[float] = None
 
     def __str__(self):
+        float_model = ""
+        if self.float_agreement is not None:
+            float_model = f"  agreement with the float model {self.float_agreement:.2%}"
         return (
             f"{self.quantization:<14} {self.file_bytes:>9,} B  accuracy {self.accuracy:.2%} "
-            f"(Keras {self.keras_accuracy:.2%})  top-1 agreement {self.top1_agreement:.2%}  "
+            f"(Keras {self.keras_accuracy:.2%})  top-1 agreement {self.top1_agreement:.2%}{float_model}  "
             f"max |diff| {self.max_abs_diff:.4f}  {self.median_latency_ms:.3f} ms/example "
             f"(batch 1, {self.num_threads} thread{'s' * (self.num_threads > 1)})"
         )
 
 
-def verify(model_content, model, x, y, quantization="float32", num_threads=1, verbose=0, sample_weight=None):
+def verify(model_content, model, x, y, quantization="float32", num_threads=1, verbose=0, sample_weight=None,
+           float_model=None):
     """Runs the TFLite model on `x` and compares it with the Keras model.
 
     For outputs with positions (`(n, time, classes)`: tokens, frames),
@@ -172,6 +222,9 @@ def verify(model_content, model, x, y, quantization="float32", num_threads=1, ve
         verbose: 1 shows a progress bar over the examples.
         sample_weight: optional weights of `y`'s shape (padding 0), for
             outputs with positions.
+        float_model: for a fake-quantized `model`, the float model it was
+            made from; the report's `float_agreement` is the TFLite model's
+            top-1 agreement with it.
 
     Returns:
         A `VerificationReport` (file size, accuracy, top-1 agreement, max
@@ -196,6 +249,10 @@ def verify(model_content, model, x, y, quantization="float32", num_threads=1, ve
         return float(np.sum(hits * weights) / np.sum(weights))
 
     real = weights > 0
+    float_agreement = None
+    if float_model is not None:
+        float_top1 = np.asarray(float_model.predict(x, batch_size=512, verbose=0)).argmax(-1)
+        float_agreement = mean(lite_top1 == float_top1)
     return VerificationReport(
         quantization=quantization,
         file_bytes=len(model_content),
@@ -206,6 +263,7 @@ def verify(model_content, model, x, y, quantization="float32", num_threads=1, ve
         median_latency_ms=float(np.median(latencies) * 1000),
         num_threads=num_threads,
         num_examples=len(x),
+        float_agreement=float_agreement,
     )
 
 
@@ -220,6 +278,7 @@ def export_tflite(
     overwrite: bool = False,
     verbose: int = 0,
     sample_weight: Optional[np.ndarray] = None,
+    float_model: Optional[keras.Model] = None,
     **convert_kwargs,
 ) -> "VerificationReport":
     """Converts, verifies and writes a `.tflite` file; refuses a bad export.
@@ -235,6 +294,8 @@ def export_tflite(
         overwrite: replace an existing file (otherwise refused).
         verbose: 1 shows a progress bar while verifying.
         sample_weight: weights of `y_eval` (padded positions 0), see `verify`.
+        float_model: the float model a fake-quantized `model` was made from,
+            see `verify`.
         **convert_kwargs: passed to `convert`.
 
     Returns:
@@ -248,7 +309,8 @@ def export_tflite(
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path!r} already exists; pass `overwrite=True` to replace it.")
     content = convert(model, quantization, representative_data, **convert_kwargs)
-    report = verify(content, model, x_eval, y_eval, quantization, verbose=verbose, sample_weight=sample_weight)
+    report = verify(content, model, x_eval, y_eval, quantization, verbose=verbose, sample_weight=sample_weight,
+                    float_model=float_model)
     if report.top1_agreement < min_agreement:
         raise ExportVerificationError(
             f"The {quantization} TFLite model agrees with the Keras model on "

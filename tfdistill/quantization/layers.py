@@ -1,0 +1,219 @@
+"""Keras layers whose weights are fake-quantized in every forward pass.
+
+Each is the Keras layer it is named after, with its weights rounded by
+`fake_quantize_weights` before use; its config is the Keras layer's plus
+`weight_bits` (and `per_channel` for convolutions). The layer's output is
+not quantized here: `quantize_model` puts an `ActivationQuantizer` after the
+layer's activation, where the converter reads the output's range. An
+activation fused into a TFLite kernel must be `relu`, `relu6` or none.
+
+Per channel means per output channel: a convolution's last kernel axis; a
+depthwise convolution's `in · multiplier` output channels (the kernel is
+reshaped to `(h, w, in · multiplier)` for the op, the pattern TFLite's
+converter folds). `Dense` and `Embedding` weights have one range per tensor:
+TensorFlow 2.21's converter rejects a per-channel fake-quantized `MatMul`
+weight ("'tfl.transpose' op has mismatched quantized axes"), and TFLite's
+int8 `GATHER` takes one scale.
+"""
+
+import keras
+from keras import ops
+
+from tfdistill.quantization.quantizers import WEIGHT_BITS, ActivationQuantizer, check_bits, fake_quantize_weights
+
+__all__ = [
+    "QuantConv1D",
+    "QuantConv2D",
+    "QuantDense",
+    "QuantDepthwiseConv2D",
+    "QuantEmbedding",
+    "QuantSeparableConv2D",
+]
+
+
+class _WeightBits:
+    """`weight_bits` for a Keras layer with weights (one range per tensor)."""
+
+    def __init__(self, *args, weight_bits=8, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.weight_bits = check_bits(weight_bits, "weight_bits", WEIGHT_BITS)
+
+    def _quantize(self, weights):
+        return fake_quantize_weights(weights, None, self.weight_bits)
+
+    def get_config(self):
+        return {**super().get_config(), "weight_bits": self.weight_bits}
+
+
+class _PerChannel(_WeightBits):
+    """`weight_bits` and `per_channel` (a range per output channel, the last kernel axis)."""
+
+    def __init__(self, *args, per_channel=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.per_channel = bool(per_channel)
+
+    def _quantize(self, weights):
+        return fake_quantize_weights(weights, -1 if self.per_channel else None, self.weight_bits)
+
+    def _quantize_depthwise(self, kernel):
+        """A depthwise kernel `(h, w, in, multiplier)`, per output channel `in · multiplier`."""
+        shape = tuple(kernel.shape)
+        flat = ops.reshape(kernel, (*shape[:-2], shape[-2] * shape[-1]))
+        return ops.reshape(self._quantize(flat), shape)
+
+    def get_config(self):
+        return {**super().get_config(), "per_channel": self.per_channel}
+
+
+_ARGS = """Args:
+        *args: the Keras layer's arguments.
+        weight_bits: 8, or 4 (15 levels; TFLite INT4 tensors in the export).
+        per_channel: a weight range per output channel (`False`: one for
+            the whole kernel).
+        **kwargs: the Keras layer's keyword arguments.
+
+    Example:"""
+_REFERENCE = """
+    Reference:
+        Jacob et al., "Quantization and Training of Neural Networks for
+        Efficient Integer-Arithmetic-Only Inference", CVPR 2018.
+"""
+
+
+@keras.saving.register_keras_serializable(package="tfdistill")
+class QuantConv1D(_PerChannel, keras.layers.Conv1D):
+    """`keras.layers.Conv1D` with fake-quantized weights (see the module docstring).
+
+    Example:
+        >>> layer = QuantConv1D(4, 3, padding="causal", dilation_rate=2)
+        >>> tuple(layer(keras.ops.zeros((1, 10, 2))).shape)
+        (1, 10, 4)
+    """
+
+    def convolution_op(self, inputs, kernel):
+        return super().convolution_op(inputs, self._quantize(kernel))
+
+
+@keras.saving.register_keras_serializable(package="tfdistill")
+class QuantConv2D(_PerChannel, keras.layers.Conv2D):
+    """`keras.layers.Conv2D` with fake-quantized weights (see the module docstring).
+
+    Example:
+        >>> layer = QuantConv2D(4, 3, weight_bits=8, per_channel=True)
+        >>> tuple(layer(keras.ops.zeros((1, 5, 5, 2))).shape)
+        (1, 3, 3, 4)
+    """
+
+    def convolution_op(self, inputs, kernel):
+        return super().convolution_op(inputs, self._quantize(kernel))
+
+
+@keras.saving.register_keras_serializable(package="tfdistill")
+class QuantDepthwiseConv2D(_PerChannel, keras.layers.DepthwiseConv2D):
+    """`keras.layers.DepthwiseConv2D` with fake-quantized weights, per output channel `in · multiplier`.
+
+    Example:
+        >>> layer = QuantDepthwiseConv2D(3, depth_multiplier=2, padding="same")
+        >>> tuple(layer(keras.ops.zeros((1, 5, 5, 3))).shape)
+        (1, 5, 5, 6)
+    """
+
+    def call(self, inputs):
+        outputs = ops.depthwise_conv(
+            inputs, self._quantize_depthwise(self.kernel), strides=self.strides, padding=self.padding,
+            dilation_rate=self.dilation_rate, data_format=self.data_format,
+        )
+        if self.use_bias:
+            outputs = ops.add(outputs, self.bias)
+        return self.activation(outputs)
+
+
+@keras.saving.register_keras_serializable(package="tfdistill")
+class QuantSeparableConv2D(_PerChannel, keras.layers.SeparableConv2D):
+    """`keras.layers.SeparableConv2D` as TFLite runs it: depthwise, then pointwise, each int8.
+
+    TFLite computes a separable convolution as a depthwise and a 1x1
+    convolution with an int8 tensor between them; that tensor gets its own
+    `ActivationQuantizer` (`depthwise_quantizer`), calibrated and tracked
+    like any activation.
+
+    Example:
+        >>> layer = QuantSeparableConv2D(4, 3)
+        >>> tuple(layer(keras.ops.zeros((1, 5, 5, 2))).shape)
+        (1, 3, 3, 4)
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.depthwise_quantizer = ActivationQuantizer(name="depthwise_quantizer")
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.depthwise_quantizer.build(())
+
+    def call(self, inputs, training=None):
+        depthwise = ops.depthwise_conv(
+            inputs, self._quantize_depthwise(self.depthwise_kernel), strides=self.strides, padding=self.padding,
+            dilation_rate=self.dilation_rate, data_format=self.data_format,
+        )
+        depthwise = self.depthwise_quantizer(depthwise, training=training)
+        outputs = ops.conv(depthwise, self._quantize(self.pointwise_kernel), data_format=self.data_format)
+        if self.use_bias:
+            outputs = ops.add(outputs, self.bias)
+        return self.activation(outputs)
+
+
+@keras.saving.register_keras_serializable(package="tfdistill")
+class QuantDense(_WeightBits, keras.layers.Dense):
+    """`keras.layers.Dense` with fake-quantized weights, one range per tensor (see the module docstring).
+
+    Args:
+        *args: the Keras layer's arguments.
+        weight_bits: 8, or 4 (15 levels; TFLite INT4 tensors in the export).
+        **kwargs: the Keras layer's keyword arguments.
+
+    Example:
+        >>> tuple(QuantDense(3)(keras.ops.zeros((2, 5))).shape)
+        (2, 3)
+
+    Reference:
+        Jacob et al., "Quantization and Training of Neural Networks for
+        Efficient Integer-Arithmetic-Only Inference", CVPR 2018.
+    """
+
+    def call(self, inputs, training=None):
+        outputs = ops.matmul(inputs, self._quantize(self.kernel))
+        if self.use_bias:
+            outputs = ops.add(outputs, self.bias)
+        return self.activation(outputs)
+
+
+@keras.saving.register_keras_serializable(package="tfdistill")
+class QuantEmbedding(_WeightBits, keras.layers.Embedding):
+    """`keras.layers.Embedding` with a fake-quantized table, one range (TFLite's int8 `GATHER`).
+
+    The gathered rows keep the table's range, so no quantizer follows it.
+
+    Args:
+        *args: the Keras layer's arguments.
+        weight_bits: 8, or 4 (15 levels).
+        **kwargs: the Keras layer's keyword arguments.
+
+    Example:
+        >>> tuple(QuantEmbedding(10, 3)(keras.ops.ones((2, 4), "int32")).shape)
+        (2, 4, 3)
+
+    Reference:
+        Jacob et al., "Quantization and Training of Neural Networks for
+        Efficient Integer-Arithmetic-Only Inference", CVPR 2018.
+    """
+
+    def call(self, inputs):
+        if inputs.dtype not in ("int32", "int64"):
+            inputs = ops.cast(inputs, "int32")
+        outputs = ops.take(self._quantize(self.embeddings), inputs, axis=0)
+        return ops.cast(outputs, self.compute_dtype)
+
+
+for _layer in (QuantConv1D, QuantConv2D, QuantDepthwiseConv2D, QuantSeparableConv2D):
+    _layer.__doc__ = _layer.__doc__.replace("Example:", _ARGS) + _REFERENCE
