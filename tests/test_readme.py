@@ -37,3 +37,11 @@ def test_the_readme_quick_start_runs_as_written(tmp_path):
     assert "top-1 agreement" in result.stdout, result.stdout[-3000:]
     assert (tmp_path / "student_int8.tflite").stat().st_size > 0
     assert os.listdir(tmp_path) == ["student_int8.tflite"]
+
+
+def test_ci_runs_the_readme_test_command():
+    with open(os.path.join(ROOT, "README.md")) as f:
+        command = next(line for line in f if "python3 -m pytest" in line).strip()
+    with open(os.path.join(ROOT, ".ci", "run")) as f:
+        ci = [line.strip().replace("$SUDO ", "") for line in f if "python3 -m pytest" in line]
+    assert ci == [command]

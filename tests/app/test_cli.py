@@ -91,6 +91,13 @@ def test_tune_offers_the_librarys_loss_families():
     assert cli.TUNE_FAMILIES == FAMILIES
 
 
+def test_every_benchmark_script_can_be_named():
+    benchmarks = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "benchmarks")
+    scripts = {name[:-3] for name in os.listdir(benchmarks) if name.endswith(".py")}
+    helpers = {"common", "quantization_tables"}  # imported by the scripts, not run
+    assert sorted(scripts - helpers) == sorted(cli.BENCHMARKS)
+
+
 def test_a_benchmarks_own_arguments_stay_its_own():
     args = cli.parse_args(["benchmark", "offline", "--verbose"])
     assert args.args == ["--verbose"] and args.verbose is False
