@@ -13,7 +13,7 @@ steps of 128 examples:
   every label: the transfer case) on every training image, KD at T=1 on the
   teacher's probabilities alone (the labels are not read: on the validation
   split the labels' loss on a 25 % labeled share lost 1.3 points to it), the
-  teacher's outputs for 4 views of every image cached once;
+  teacher's outputs for 8 views of every image cached once;
 - `semi`: from a teacher that saw only the same few labels (the
   semi-supervised case), made in two steps: the shipped teacher's
   architecture (871,978 parameters) trained on the labeled images
