@@ -249,6 +249,7 @@ def test_layers_without_an_int8_form_are_refused_with_the_list():
 
 
 # ---------------------------------------------------------------- round trips
+@pytest.mark.slow
 @pytest.mark.parametrize("make, data", [(_image_model, _images), (_token_model, _tokens)])
 def test_keras_file_round_trip(tmp_path, make, data):
     quantized = quantize_model(make(), data())

@@ -170,6 +170,7 @@ def sequences(n=96, seed=0):
     return x, (x % CLASSES).astype("int32"), real.astype("float32")
 
 
+@pytest.mark.slow
 def test_fit_trains_a_tagger_per_token_and_logs_per_token_accuracy():
     x, y, w = sequences()
     teacher = tagger(16)
@@ -201,6 +202,7 @@ def test_top_k_cache_over_time_matches_full_kd_with_every_class():
     np.testing.assert_allclose(losses.top_k_kd(values, classes, STUDENT, 2.0), KD_T2, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_top_k_disk_cache_is_memory_mapped_and_trains_per_token(tmp_path):
     x, y, w = sequences(40)
     teacher, student = tagger(8), tagger(4)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tfdistill.app import config, model_sources
 from helpers import REPO
@@ -29,6 +30,7 @@ def test_the_image_folder_examples_student_builder_loads_from_the_repository(mon
     assert student.count_params() < 14_618  # smaller than the demo's student
 
 
+@pytest.mark.slow
 def test_make_digits_npz_writes_the_arrays_and_refuses_to_overwrite(tmp_path):
     script = os.path.join(REPO, "examples", "make_digits_npz.py")
     path = str(tmp_path / "digits.npz")

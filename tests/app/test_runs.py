@@ -163,6 +163,7 @@ def test_a_refused_tflite_export_is_reported_and_the_run_still_finishes(tmp_path
         assert "Not exported: The float32 TFLite model agrees" in f.read()
 
 
+@pytest.mark.slow
 def test_peak_memory_is_this_programs_not_its_parents():
     # A child started by a large parent: getrusage's peak would count the parent's memory.
     code = ("import numpy as np, subprocess, sys; big = np.ones(2**30 // 8); "
