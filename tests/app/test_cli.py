@@ -234,8 +234,10 @@ def test_the_demo_is_a_distill_run_of_the_default_config_with_few_labels(monkeyp
     cli.main(["demo", "--all-labels", "--set", "data.train_subset=6000"])
     every = seen["config"].to_dict()
     assert every["data"]["labels_per_class"] is None and every["data"]["train_subset"] == 6000
-    # Apart from where its models are read and written, the demo is the default config.
-    every["data"]["train_subset"], every["export"]["serving_dir"] = None, None
+    # Apart from where its models are read and written, and the int8 export's quantization-aware
+    # distillation, the demo is the default config.
+    assert every["qat"]["epochs"] == demo.QAT_EPOCHS
+    every["data"]["train_subset"], every["export"]["serving_dir"], every["qat"]["epochs"] = None, None, 0
     assert every == config.resolve()
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["demo", "--all-labels", "--labels-per-class", "10"])

@@ -26,7 +26,8 @@ def saved_models_with_the_shipped_teacher(tmp_path):
 def test_demo_on_a_subset_distils_and_exports(tmp_path):
     saved_models = saved_models_with_the_shipped_teacher(tmp_path)
     config = demo.demo_config(str(saved_models), labels_per_class=None, epochs=3, views=2, overrides=[
-        "distill.batch_size=32", "data.train_subset=6000", "export.min_agreement=0.95"])  # enough steps for BatchNorm
+        "distill.batch_size=32", "data.train_subset=6000", "export.min_agreement=0.95",  # enough steps for BatchNorm
+        "qat.epochs=1"])
     result = demo.run(config, run_dir=str(tmp_path / "run"), verbose=0)
 
     accuracy = {row["name"]: row["accuracy"] for row in result["rows"]}
@@ -40,11 +41,13 @@ def test_demo_on_a_subset_distils_and_exports(tmp_path):
     assert (fidelity["train"]["examples"], fidelity["test"]["examples"]) == (5400, 10_000)
     assert fidelity["test"]["student_accuracy"] == pytest.approx(accuracy["student distilled"])
     assert fidelity["test"]["teacher_accuracy"] == pytest.approx(accuracy["teacher"])
-    # The export's serving signature gives the student's own predictions; the TFLite files go beside it.
+    # The export's serving signature gives the student's own predictions; the TFLite files go beside it,
+    # the int8 student's quantization-aware one too.
     path = result["saved_model"]
     assert path == str(saved_models / demo.STUDENT_NAME / "1")
     assert sorted(os.listdir(os.path.join(path, "assets.extra"))) == [
-        "model.keras", "student_float32.tflite", "student_int8.tflite"]
+        "model.keras", "student_float32.tflite", "student_int8.tflite", "student_int8_qad.tflite"]
+    assert [report["quantization"] for report in result["tflite"]] == ["float32", "int8", "int8 QAD"]
     _, (x_test, y_test) = load_fashion_mnist()
     serve = tf.saved_model.load(path).signatures["serving_default"]
     outputs = serve(image=tf.constant(x_test[:200]))
@@ -73,3 +76,9 @@ def test_the_few_labels_demo_trains_the_student_alone_on_its_labels_only(tmp_pat
     report = open(tmp_path / "run" / "report.md").read()
     assert "| 100 labeled |" in report and "| 100 labeled + 2,600 unlabeled |" in report
     assert result["saved_model"] is None and not os.path.exists(saved_models / demo.STUDENT_NAME)
+
+
+def test_the_demo_distils_its_int8_export_for_its_rounding_unless_it_exports_nothing():
+    assert demo.demo_config().qat.epochs == demo.QAT_EPOCHS == 2
+    assert demo.demo_config(overrides=["qat.epochs=0"]).qat.epochs == 0
+    assert demo.demo_config(export=False).qat.epochs == 0

@@ -109,8 +109,9 @@ def _add_demo(subcommands):
             f"first): {demo.LABELS_PER_CLASS} labels per class of the training split are kept, the other images "
             "are an unlabeled pool. The student alone trains on the labeled images, the distilled one on labels "
             "and pool, from the same initial weights and for as many steps; the comparison is printed, the run "
-            "written to runs/demo/N/ and the distilled student exported (SavedModel and verified TFLite files) "
-            "to SAVED_MODELS/fashion_mnist_student/VERSION/. --all-labels compares them with every label."
+            "written to runs/demo/N/ and the distilled student exported (SavedModel and verified TFLite "
+            f"files; the int8 one after {demo.QAT_EPOCHS} epochs of quantization-aware distillation, "
+            "qat.epochs) to SAVED_MODELS/fashion_mnist_student/VERSION/. --all-labels compares them with every label."
         ),
     )
     labels = demo_parser.add_mutually_exclusive_group()

@@ -24,6 +24,7 @@ RUNS_DIR = os.path.join("runs", "demo")
 # chosen so that the two students, the teacher's pass and the exports take under 10 minutes on 2 cores.
 LABELS_PER_CLASS = 100
 FEW_LABELS_EPOCHS = 8
+QAT_EPOCHS = 2  # quantization-aware distillation of the int8 export
 
 
 def demo_config(saved_models="saved_models", labels_per_class=LABELS_PER_CLASS, epochs=None, views=None,
@@ -41,7 +42,9 @@ def demo_config(saved_models="saved_models", labels_per_class=LABELS_PER_CLASS, 
             `DEFAULTS`' with every label.
         views, student_width, seed, data_dir, teacher_epochs, cache_dir: the
             keys of the same meaning; `None` keeps `DEFAULTS`'.
-        export: export the distilled student (SavedModel and TFLite).
+        export: export the distilled student (SavedModel and TFLite, the
+            int8 one also after `QAT_EPOCHS` of quantization-aware
+            distillation, `student_int8_qad.tflite`).
         overrides: more `section.key=value` strings, applied last.
     """
     if epochs is None and labels_per_class is not None:
@@ -53,6 +56,9 @@ def demo_config(saved_models="saved_models", labels_per_class=LABELS_PER_CLASS, 
         "distill": {"epochs": epochs, "views": views, "seed": seed},
         "export": {"serving_dir": os.path.join(saved_models, STUDENT_NAME)} if export else
                   {"saved_model": False, "tflite": []},
+        # The int8 student distilled for its rounding: post-training int8 can miss the 99 % agreement
+        # (98.98 % with 100 labels per class, seed 0), quantization-aware distillation reached 99.60 %.
+        "qat": {"epochs": QAT_EPOCHS if export else None},
     }
     given = {name: {key: value for key, value in keys.items() if value is not None} for name, keys in sections.items()}
     return config_module.run_config(given, overrides)
