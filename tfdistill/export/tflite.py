@@ -120,26 +120,25 @@ def _configure(converter, quantization, representative_data, num_calibration, in
         converter.representative_dataset = representative_dataset
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if int8_io:
-            if input_dtype.is_integer:
-                raise ValueError(
-                    "Invalid value for argument `int8_io`: the model's input is integer ids "
-                    f"({input_dtype.name}), which are not quantized. Received: int8_io=True"
-                )
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
+            _set_int8_io(converter, input_dtype)
 
 
 def _configure_fake_quantized(converter, int8_io, input_dtype):
     """Quantization-aware training's conversion: the ranges are the graph's fake-quantizations."""
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if int8_io:
-        if input_dtype.is_integer:
-            raise ValueError(
-                "Invalid value for argument `int8_io`: the model's input is integer ids "
-                f"({input_dtype.name}), which are not quantized. Received: int8_io=True"
-            )
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        _set_int8_io(converter, input_dtype)
+
+
+def _set_int8_io(converter, input_dtype):
+    """int8 input and output tensors; integer ids (token inputs) are not quantized, so they refuse it."""
+    if input_dtype.is_integer:
+        raise ValueError(
+            "Invalid value for argument `int8_io`: the model's input is integer ids "
+            f"({input_dtype.name}), which are not quantized. Received: int8_io=True"
+        )
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
 
 
 def operators(model_content):
