@@ -173,7 +173,11 @@ def semi_supervised(task, labels, per_class, seed, args, log, student):
     """teacher0 on the labels alone, then one Noisy Student round through the pool (see the module docstring).
 
     Logs `teacher0`, `semi0` (the student distilled from teacher0) when asked
-    for, `teacher1` and `semi` (the student distilled from teacher1).
+    for, `teacher1`, `semi` (the student distilled from teacher1) and
+    `semi_ensemble` (from the ensemble of teacher0 and teacher1, the mean of
+    their probabilities) when asked for. Teachers and their passes over the pool
+    are kept in `--cache-dir`, so a second run (the test set after the
+    validation split) trains only the students.
     """
     x_train = task.train[0]
     labeled = labels != UNLABELED
@@ -183,18 +187,49 @@ def semi_supervised(task, labels, per_class, seed, args, log, student):
         return train_alone(task.make_teacher(), x_train[labeled], labels[labeled], args.teacher_steps, seed,
                            task.teacher_learning_rate, task.augment)
 
+    def pass_of(teacher):
+        return offline.cached_teacher_logits(teacher, x_train, views=task.views, seed=args.view_seed,
+                                             cache_dir=args.cache_dir, verbose=0)
+
     teacher0 = kept(args, f"teacher0_{args.task}_{per_class}_{seed}_{args.teacher_steps}", train_teacher0)
     log(teacher0=teacher0)
-    cache = offline.compute_teacher_logits(teacher0, x_train, views=task.views, seed=args.view_seed, verbose=0)
+    cache0 = pass_of(teacher0)
     if "semi0" in args.methods:
-        log(semi0=distil(teacher0, student(), task, labels, cache, args.steps, seed, task.learning_rate, args, "semi"))
-    if "semi" in args.methods:
+        log(semi0=distil(teacher0, student(), task, labels, cache0, args.steps, seed, task.learning_rate, args, "semi"))
+    if not {"semi", "semi_ensemble"} & set(args.methods):
+        return
+
+    def train_teacher1():
         keras.utils.set_random_seed(seed + 1000)
-        teacher1 = distil(teacher0, task.make_teacher(), task, labels, cache, args.noisy_student_steps, seed,
-                          task.teacher_learning_rate, args, "semi")
-        log(teacher1=teacher1)
-        cache = offline.compute_teacher_logits(teacher1, x_train, views=task.views, seed=args.view_seed, verbose=0)
-        log(semi=distil(teacher1, student(), task, labels, cache, args.steps, seed, task.learning_rate, args, "semi"))
+        return distil(teacher0, task.make_teacher(), task, labels, cache0, args.noisy_student_steps, seed,
+                      task.teacher_learning_rate, args, "semi")
+
+    teacher1 = kept(args, f"teacher1_{args.task}_{per_class}_{seed}_{args.teacher_steps}_{args.noisy_student_steps}"
+                    f"_{task.views}", train_teacher1)
+    log(teacher1=teacher1)
+    cache1 = pass_of(teacher1)
+    if "semi" in args.methods:
+        log(semi=distil(teacher1, student(), task, labels, cache1, args.steps, seed, task.learning_rate, args, "semi"))
+    if "semi_ensemble" in args.methods:
+        log(semi_ensemble=distil(teacher1, student(), task, labels, ensemble_logits([cache0, cache1]), args.steps,
+                                 seed, task.learning_rate, args, "semi"))
+
+
+def ensemble_logits(caches):
+    """Logits of the teachers' ensemble from their cached logits: the log of the mean of their probabilities.
+
+    The same combination as `tfdistill.TeacherEnsemble(teachers,
+    combine="probabilities")`, computed from the passes already made instead
+    of a third pass of both teachers.
+    """
+    log_probabilities = [np.asarray(c, np.float32) - _logsumexp(np.asarray(c, np.float32)) for c in caches]
+    mixture = _logsumexp(np.stack(log_probabilities), axis=0)[0] - np.log(len(caches))
+    return mixture.astype(np.asarray(caches[0][:1]).dtype)
+
+
+def _logsumexp(values, axis=-1):
+    peak = values.max(axis=axis, keepdims=True)
+    return peak + np.log(np.exp(values - peak).sum(axis=axis, keepdims=True))
 
 
 def main():
@@ -203,7 +238,7 @@ def main():
     parser.add_argument("--labels-per-class", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=["alone", "transfer", "semi", "keras"],
-                        choices=["alone", "transfer", "semi0", "semi", "keras"])
+                        choices=["alone", "transfer", "semi0", "semi", "semi_ensemble", "keras"])
     parser.add_argument("--steps", type=int, default=10000, help="training steps of every student")
     parser.add_argument("--teacher-steps", type=int, default=2000, help="teacher0's steps (semi)")
     parser.add_argument("--noisy-student-steps", type=int, default=3000, help="teacher1's steps (semi)")
@@ -278,7 +313,7 @@ def main():
                 started = time.perf_counter()
                 log(transfer=distil(transfer_teacher, student(), task, labels, transfer_cache, args.steps, seed,
                                     task.learning_rate, args, "transfer"))
-            if "semi" in args.methods or "semi0" in args.methods:
+            if {"semi0", "semi", "semi_ensemble"} & set(args.methods):
                 started = time.perf_counter()
                 semi_supervised(task, labels, per_class, seed, args, log, student)
             if "keras" in args.methods and per_class == args.labels_per_class[0]:
@@ -310,7 +345,7 @@ def summarize(rows):
     print("\nlabels/class  method     mean accuracy   gain over alone [95 % interval]")
     for per_class in sorted({r["labels_per_class"] for r in rows}):
         group = [r for r in rows if r["labels_per_class"] == per_class]
-        for method in [m for m in ("alone", "transfer", "semi0", "semi", "keras", "teacher0", "teacher1")
+        for method in [m for m in ("alone", "transfer", "semi0", "semi", "semi_ensemble", "keras", "teacher0", "teacher1")
                        if any(m in r for r in group)]:
             values = [r[method] for r in group if method in r]
             line = f"{per_class:>12}  {method:<9}  {np.mean(values):>8.2%} (n={len(values)})"
