@@ -27,6 +27,25 @@ tf.config.set_logical_device_configuration(
 gc.freeze()
 
 
+def pytest_collection_modifyitems(items):
+    """Modules with slow tests first, their slow tests first; each module's tests stay together.
+
+    With `-n 2` xdist hands tests out in order, so both workers start on the
+    long ones and end together on short ones instead of one waiting for the
+    other's last long test; a module's tests stay together so that its
+    module-scoped fixtures are made once per worker.
+    """
+    modules = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+
+    def is_fast(item):
+        return item.get_closest_marker("slow") is None
+
+    ordered = sorted(modules.values(), key=lambda module: all(map(is_fast, module)))
+    items[:] = [item for module in ordered for item in sorted(module, key=is_fast)]
+
+
 def pytest_collection_finish(session):
     """Freeze again once every test module (and what it imports) is loaded: they too live to the end."""
     gc.collect()

@@ -332,7 +332,10 @@ def keras_distilled(teacher, student, task, steps, seed, args):
     keras.utils.set_random_seed(seed)
     distiller = keras.distillation.Distiller(
         teacher=teacher, student=student, student_loss_weight=0.0,
-        distillation_losses=keras.distillation.LogitsDistillation(temperature=args.temperature),
+        # The loss as an instance: Keras 3.15's default ("kl_divergence", a string) resolves to the bare
+        # function, which `LogitsDistillation` then applies to the logits instead of the probabilities.
+        distillation_losses=keras.distillation.LogitsDistillation(
+            temperature=args.temperature, loss=keras.losses.KLDivergence()),
     )
     distiller.compile(optimizer=cosine_adam(task.learning_rate, steps), loss="sparse_categorical_crossentropy")
     train = make_dataset(task.train[0], None, batch_size=BATCH_SIZE, shuffle=True, augment=task.augment, seed=seed)
