@@ -140,6 +140,34 @@ def test_class_names_put_an_image_folders_classes_in_the_teachers_order(tmp_path
                                  input_shape=(8, 8, 1))
 
 
+def test_a_test_subset_of_arrays_is_their_first_examples_and_the_training_split_is_untouched(tmp_path):
+    path = digits_npz(tmp_path / "digits.npz")
+    data = data_sources.from_config(data_config(arrays=path, validation_size=0.1, test_subset=120))
+    assert (len(data.train), len(data.validation), len(data.test)) == (1347, 150, 120)
+    images, labels = digits_arrays()
+    x, y = data.arrays(data.test)
+    np.testing.assert_array_equal(x[..., 0], images[1497:1617] / np.float32(255))
+    np.testing.assert_array_equal(y, labels[1497:1617])
+    # More than the test split holds: all of it.
+    assert len(data_sources.from_config(data_config(arrays=path, test_subset=10_000)).test) == 300
+
+
+def test_a_test_subset_of_an_image_folder_draws_from_every_class(tmp_path):
+    folder = digits_image_folder(tmp_path / "d", per_class=2, size=8)  # 5 test images per class
+    data = data_sources.from_config(data_config(image_folder=folder, validation_size=0, test_subset=15),
+                                    input_shape=(8, 8, 1))
+    assert len(data.test) == 15 and len(set(data.test.y)) >= 6  # the first 15 files would be 3 classes
+    again = data_sources.from_config(data_config(image_folder=folder, validation_size=0, test_subset=15),
+                                     input_shape=(8, 8, 1))
+    assert list(again.test.paths) == list(data.test.paths)  # drawn with data.seed
+
+
+@pytest.mark.parametrize("value", [0, -5, 2.5, "100"])
+def test_a_test_subset_that_is_not_a_positive_count_is_refused(value):
+    with pytest.raises(ConfigError, match=r"`data.test_subset`: expected null \(the whole test split\) or an integer >= 1"):
+        data_config(test_subset=value)
+
+
 def test_a_training_subset_of_an_image_folder_draws_from_every_class(tmp_path):
     folder = digits_image_folder(tmp_path / "d", per_class=10, size=8)
     data = data_sources.from_config(data_config(image_folder=folder, train_subset=30, validation_size=0),

@@ -27,7 +27,7 @@ def test_demo_on_a_subset_distils_and_exports(tmp_path):
     saved_models = saved_models_with_the_shipped_teacher(tmp_path)
     config = demo.demo_config(str(saved_models), labels_per_class=None, epochs=3, views=2, overrides=[
         "distill.batch_size=32", "data.train_subset=6000", "export.min_agreement=0.95",  # enough steps for BatchNorm
-        "qat.epochs=1"])
+        "qat.epochs=1", "data.test_subset=2000"])
     result = demo.run(config, run_dir=str(tmp_path / "run"), verbose=0)
 
     accuracy = {row["name"]: row["accuracy"] for row in result["rows"]}
@@ -38,7 +38,7 @@ def test_demo_on_a_subset_distils_and_exports(tmp_path):
     assert len(result["histories"]["distilled"]["soft_loss"]) == 3
     fidelity = result["fidelity"]
     # 600 of the 6,000 training images are held out for validation.
-    assert (fidelity["train"]["examples"], fidelity["test"]["examples"]) == (5400, 10_000)
+    assert (fidelity["train"]["examples"], fidelity["test"]["examples"]) == (5400, 2000)
     assert fidelity["test"]["student_accuracy"] == pytest.approx(accuracy["student distilled"])
     assert fidelity["test"]["teacher_accuracy"] == pytest.approx(accuracy["teacher"])
     # The export's serving signature gives the student's own predictions; the TFLite files go beside it,
@@ -59,7 +59,7 @@ def test_demo_on_a_subset_distils_and_exports(tmp_path):
 def test_the_few_labels_demo_trains_the_student_alone_on_its_labels_only(tmp_path, capsys):
     saved_models = saved_models_with_the_shipped_teacher(tmp_path)
     config = demo.demo_config(str(saved_models), labels_per_class=10, epochs=2, views=2, export=False, overrides=[
-        "distill.batch_size=64", "data.train_subset=3000"])
+        "distill.batch_size=64", "data.train_subset=3000", "data.test_subset=2000"])
     result = demo.run(config, run_dir=str(tmp_path / "run"), verbose=0)
 
     # 300 of the 3,000 images are held out for validation; 10 labels of each class are kept of the 2,700 others.

@@ -13,7 +13,7 @@ from tfdistill.app.sections import RunConfig
 from helpers import REPO
 
 TEACHER = os.path.join(REPO, "saved_models", "fashion_mnist_teacher")
-TINY = [f"teacher.path={TEACHER}", "data.train_subset=1500", "data.validation_size=500",
+TINY = [f"teacher.path={TEACHER}", "data.train_subset=1500", "data.validation_size=500", "data.test_subset=2000",
         "distill.epochs=2", "distill.views=2", "distill.batch_size=64", 'export.tflite=["float32"]']
 
 
@@ -50,7 +50,7 @@ def test_run_folder_holds_everything(finished_run):
     assert results["rows"][0]["accuracy"] > 0.93  # the shipped teacher, on the test set
     assert results["tflite"][0]["top1_agreement"] >= 0.99
     fidelity = json.load(open(os.path.join(run_dir, "run.json")))["fidelity"]
-    assert (fidelity["train"]["examples"], fidelity["test"]["examples"]) == (1000, 10_000)
+    assert (fidelity["train"]["examples"], fidelity["test"]["examples"]) == (1000, 2000)
     assert fidelity["test"]["student_accuracy"] == pytest.approx(results["rows"][2]["accuracy"])
     assert "Fidelity of the distilled student to the teacher: on its training images top-1 agreement" in report
 

@@ -28,6 +28,7 @@ DEFAULTS = {
         "tfds_test_split": "test",
         "data_dir": None,
         "train_subset": None,
+        "test_subset": None,
         "validation_size": None,
         "seed": 0,
         "unlabeled": None,
@@ -99,6 +100,8 @@ HELP = {
     "data.tfds_test_split": "the TFDS split to test on",
     "data.data_dir": "where the data is read from: Fashion-MNIST's IDX folder (default: Debian's), or TFDS's data_dir",
     "data.train_subset": "train on this many training examples: the first ones of arrays, drawn at random from an image folder",
+    "data.test_subset": "test on this many test examples (a quick run): the first ones of arrays, drawn at random "
+                        "from an image folder (null: the whole test split)",
     "data.validation_size": "held out of the training split for validation: a count or a fraction "
                             "(default: 5,000 or a tenth of the training examples, whichever is fewer)",
     "data.seed": "seed of the splits drawn at random (validation, an image folder's test split and subset) "

@@ -1,7 +1,7 @@
 """The `Data` of a run's `data` section: labeled data in any form, split, with its unlabeled examples.
 
 In order: the labeled data is read (`tfdistill.app.data_forms`), its training
-split cut to `train_subset`, the validation split held out of it (labeled
+split cut to `train_subset` (and the test split to `test_subset`), the validation split held out of it (labeled
 examples only), `labels_per_class` labels kept, and the `unlabeled` pool added
 (`tfdistill.app.unlabeled`). Everything is checked here, before any work.
 """
@@ -27,14 +27,20 @@ def from_config(section, input_shape=None):
         pool = unlabeled.read_pool(section.unlabeled, parts["raw_shape"], parts["raw_dtype"])
     train = parts.pop("train")
     if section.train_subset is not None:
-        if train.in_memory:  # arrays: the first examples, as they come
-            train = train.subset(np.arange(min(section.train_subset, len(train))))
-        else:  # files are listed class by class: draw them at random
-            order = np.random.default_rng(section.seed).permutation(len(train))
-            train = train.subset(np.sort(order[:section.train_subset]))
+        train = _subset(train, section.train_subset, section.seed)
+    if section.test_subset is not None:
+        parts["test"] = _subset(parts["test"], section.test_subset, section.seed)
     train, validation = data_forms.hold_out(train, section.validation_size, section.seed, "data.validation_size")
     if section.labels_per_class is not None:
         train = unlabeled.keep_labels(train, section.labels_per_class, len(parts["class_names"]), section.seed)
     if pool is not None:
         train = concatenate(train, pool)
     return Data(train=train, validation=validation, **parts)
+
+
+def _subset(split, count, seed):
+    """`count` examples of `split`: the first ones of arrays, as they come; files (listed class by class) drawn at random."""
+    if split.in_memory:
+        return split.subset(np.arange(min(count, len(split))))
+    order = np.random.default_rng(seed).permutation(len(split))
+    return split.subset(np.sort(order[:count]))

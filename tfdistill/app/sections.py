@@ -73,6 +73,7 @@ class DataSection(_Section):
     tfds_test_split: str
     data_dir: Optional[str]
     train_subset: Optional[int]
+    test_subset: Optional[int]
     validation_size: Optional[Union[int, float]]
     seed: int
     unlabeled: Optional[str]
@@ -102,6 +103,12 @@ class DataSection(_Section):
             raise ConfigError(
                 "Invalid value for `data.train_subset`: expected null or an integer larger than "
                 f"`data.validation_size` ({validation_size}). Received: {subset!r}"
+            )
+        if self.test_subset is not None and (not isinstance(self.test_subset, int) or isinstance(self.test_subset, bool)
+                                             or self.test_subset < 1):
+            raise ConfigError(
+                "Invalid value for `data.test_subset`: expected null (the whole test split) or an integer >= 1. "
+                f"Received: {self.test_subset!r}"
             )
         per_class = self.labels_per_class
         if per_class is not None and (not isinstance(per_class, int) or per_class < 1):
