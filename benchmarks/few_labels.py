@@ -100,7 +100,7 @@ def language_id_task(args):
     """The examples' language ID: 16,000 training snippets (2,000 held out for validation), 4,000 test snippets."""
     sys.path.insert(0, EXAMPLES)
     from tasks.text_corpus import language_id_data
-    from tasks.text_models import byte_cnn_classifier, byte_transformer_classifier
+    from tasks.text_models import byte_cnn_classifier, byte_ngram_cnn_classifier, byte_transformer_classifier
 
     text = language_id_data(length=48, snippets_per_language=4000, seed=0)
     order = np.random.default_rng(1234).permutation(len(text.x_train))
@@ -117,11 +117,14 @@ def language_id_task(args):
         teacher.save(path)
         return teacher
 
+    semi_teacher, teacher_learning_rate = {
+        "transformer": (lambda: byte_transformer_classifier(48, classes), 1e-3),
+        "ngram_cnn": (lambda: byte_ngram_cnn_classifier(48, classes), 2e-3),
+    }[args.semi_teacher or "transformer"]
     return Task(
         (text.x_train[train], text.y_train[train]), (text.x_train[held], text.y_train[held]),
-        (text.x_test, text.y_test), lambda: byte_cnn_classifier(48, classes),
-        lambda: byte_transformer_classifier(48, classes), every_label_teacher, views=args.views or 1,
-        augment=False, learning_rate=5e-3, teacher_learning_rate=1e-3,
+        (text.x_test, text.y_test), lambda: byte_cnn_classifier(48, classes), semi_teacher, every_label_teacher,
+        views=args.views or 1, augment=False, learning_rate=5e-3, teacher_learning_rate=teacher_learning_rate,
     )
 
 
@@ -191,7 +194,8 @@ def semi_supervised(task, labels, per_class, seed, args, log, student):
         return offline.cached_teacher_logits(teacher, x_train, views=task.views, seed=args.view_seed,
                                              cache_dir=args.cache_dir, verbose=0)
 
-    teacher0 = kept(args, f"teacher0_{args.task}_{per_class}_{seed}_{args.teacher_steps}", train_teacher0)
+    task_name = args.task + (f"_{args.semi_teacher}" if args.semi_teacher else "")
+    teacher0 = kept(args, f"teacher0_{task_name}_{per_class}_{seed}_{args.teacher_steps}", train_teacher0)
     log(teacher0=teacher0)
     cache0 = pass_of(teacher0)
     if "semi0" in args.methods:
@@ -204,7 +208,7 @@ def semi_supervised(task, labels, per_class, seed, args, log, student):
         return distil(teacher0, task.make_teacher(), task, labels, cache0, args.noisy_student_steps, seed,
                       task.teacher_learning_rate, args, "semi")
 
-    teacher1 = kept(args, f"teacher1_{args.task}_{per_class}_{seed}_{args.teacher_steps}_{args.noisy_student_steps}"
+    teacher1 = kept(args, f"teacher1_{task_name}_{per_class}_{seed}_{args.teacher_steps}_{args.noisy_student_steps}"
                     f"_{task.views}", train_teacher1)
     log(teacher1=teacher1)
     cache1 = pass_of(teacher1)
@@ -247,6 +251,8 @@ def main():
                             help=f"weight of the labels' loss in the {case} case (0: the teacher alone, no labels read)")
         parser.add_argument(f"--{case}-labeled-share", type=float, default=share,
                             help=f"labeled share of each batch in the {case} case (0: batches as they come)")
+    parser.add_argument("--semi-teacher", choices=["transformer", "ngram_cnn"], default=None,
+                        help="language ID: the semi-supervised case's teachers (default: the byte transformer)")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--views", type=int, default=None, help="views per example (default: 8 for images, 1 for text)")
     parser.add_argument("--view-seed", type=int, default=0)
@@ -266,6 +272,8 @@ def main():
                     joined.setdefault((row["labels_per_class"], row["seed"]), {}).update(row)
         summarize(list(joined.values()))
         return
+    if args.semi_teacher and args.task != "language_id":
+        parser.error(f"--semi-teacher chooses language ID's teachers; received it with --task {args.task}")
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)

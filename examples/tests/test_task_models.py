@@ -13,6 +13,14 @@ def test_the_language_id_student_is_over_20_times_smaller_than_its_teacher():
     assert teacher.count_params() / student.count_params() >= 20
 
 
+def test_the_few_labels_language_id_teacher_maps_bytes_to_logits_with_a_detector_bank_per_width():
+    teacher = text_models.byte_ngram_cnn_classifier(48, 5)
+    # 257 x 32 embedding, 128 detectors of each width 2..5 over 32 channels, a dense layer over 512.
+    assert teacher.count_params() == 257 * 32 + sum(128 * (32 * w + 1) for w in (2, 3, 4, 5)) + 512 * 5 + 5
+    tokens = np.random.default_rng(0).integers(1, 257, size=(3, 48)).astype("int32")
+    assert teacher(tokens).shape == (3, 5)
+
+
 def test_the_keyword_student_has_microcontroller_size():
     student = speech_models.ds_cnn(num_classes=10)
     assert 20_000 < student.count_params() < 30_000
