@@ -373,3 +373,22 @@ def test_the_library_works_without_apache_beam_and_names_the_extra(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=dict(os.environ, PYTHONPATH=REPO), cwd=str(tmp_path)).stdout
     assert "refused: The teacher's pass on Apache Beam needs the `apache-beam` package: pip install 'tfdistill[beam]'" in out
+
+
+def test_local_worker_processes_run_tfdistills_worker_which_reports_and_exits_at_once(tmp_path, teacher_file):
+    """The local runner starts `tfdistill.offline.beam.worker` in place of Beam's module; other runners are untouched."""
+    import apache_beam as beam
+    from apache_beam.transforms.environments import SubprocessSDKEnvironment
+    from tfdistill.offline.beam import pipeline as beam_pipeline
+
+    def environments(command):
+        p = beam.Pipeline()  # built, never run
+        p | beam.Create([1])
+        proto = p.to_runner_api(default_environment=SubprocessSDKEnvironment.from_command_string(command))
+        beam_pipeline._fast_exit_workers(proto)
+        return [e.payload.decode() for e in proto.components.environments.values()
+                if e.urn == "beam:env:harness_subprocess_python:v1"]
+
+    assert environments(f"{sys.executable} -m apache_beam.runners.worker.sdk_worker_main") == [
+        f"{sys.executable} -m tfdistill.offline.beam.worker"]
+    assert environments("my_worker --flag") == ["my_worker --flag"]  # a command of the user's own is kept

@@ -4,6 +4,8 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.portability import python_urns
+from apache_beam.runners.portability.fn_api_runner import fn_runner
 
 from tfdistill.offline import shards
 from tfdistill.offline.beam.handler import METRICS, ShardBatch, TeacherModelHandler, load_teacher
@@ -222,9 +224,30 @@ def _local_runner(options):
     if options.view_as(StandardOptions).runner not in (None, "DirectRunner"):
         return None
     from apache_beam.portability.api import beam_provision_api_pb2
-    from apache_beam.runners.portability.fn_api_runner import fn_runner
     from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
-    return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
+    return _FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
+
+
+# The module Beam's Python runner starts as its local worker processes, and the one started in its place.
+_BEAM_WORKER = "apache_beam.runners.worker.sdk_worker_main"
+_WORKER = "tfdistill.offline.beam.worker"
+
+
+def _fast_exit_workers(pipeline_proto):
+    """Points the pipeline's local worker processes at `tfdistill.offline.beam.worker` (see its docstring)."""
+    for environment in pipeline_proto.components.environments.values():
+        if environment.urn == python_urns.SUBPROCESS_SDK:
+            command = environment.payload.decode("utf-8")
+            if command.endswith(f" -m {_BEAM_WORKER}"):
+                environment.payload = command.replace(_BEAM_WORKER, _WORKER).encode("utf-8")
+
+
+class _FnApiRunner(fn_runner.FnApiRunner):
+    """Beam's Python runner, its worker processes started as `tfdistill.offline.beam.worker`."""
+
+    def run_via_runner_api(self, pipeline_proto, options):
+        _fast_exit_workers(pipeline_proto)
+        return super().run_via_runner_api(pipeline_proto, options)
