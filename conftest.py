@@ -23,9 +23,9 @@ tf.config.set_logical_device_configuration(
 def pytest_collection_modifyitems(items):
     """Modules with slow tests first, their slow tests first; each module's tests stay together.
 
-    With `-n 2` xdist hands tests out in order, so both workers start on the
-    long ones and end together on short ones instead of one waiting for the
-    other's last long test; a module's tests stay together so that its
+    With `-n 3` xdist hands tests out in order, so the workers start on the
+    long ones and end together on short ones instead of one waiting for
+    another's last long test; a module's tests stay together so that its
     module-scoped fixtures are made once per worker.
     """
     modules = {}
