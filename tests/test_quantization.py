@@ -191,6 +191,10 @@ def test_normalization_division_folds_into_the_next_convolution():
     np.testing.assert_allclose(quantized.get_layer(normalization.name).variance.numpy(), 1.0)
     _, inverse_std = folding.normalization_affine(normalization)
     np.testing.assert_allclose(convolution.kernel.numpy(), model.layers[-1].kernel.numpy() * inverse_std, rtol=1e-5)
+    # The clone still subtracts the mean: its outputs are the float model's up to int8 rounding.
+    x = _images(32) * 3 + 2
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(quantized.predict(x, verbose=0), expected, atol=0.03 * np.abs(expected).max())
 
 
 # ------------------------------------------------------------ the quantized clone

@@ -215,6 +215,8 @@ def _assign(layer, values):
         raise RuntimeError(f"Layer {layer.name!r}: {len(values)} weights for {len(own)} variables.")
     for variable, value in zip(own, values):
         variable.assign(np.asarray(value).reshape(variable.shape))
+    if hasattr(layer, "finalize_state"):  # `Normalization` computes with tensors made from its variables
+        layer.finalize_state()
 
 
 def quantize_model(
