@@ -29,9 +29,16 @@ def weights(out):
         return [f[k] for k in sorted(f.files, key=lambda k: int(k.split("_")[1]))]
 
 
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted one-process run (3 epochs), once for every test that compares with it."""
+    out = tmp_path_factory.mktemp("reference")
+    run(out)
+    return out
+
+
 @pytest.mark.slow
-def test_killed_mid_epoch_and_restarted_ends_with_the_uninterrupted_weights(tmp_path):
-    run(tmp_path / "reference")
+def test_killed_mid_epoch_and_restarted_ends_with_the_uninterrupted_weights(tmp_path, reference):
     backup = tmp_path / "backup"
     killed = run(tmp_path / "resumed", "--backup", str(backup), "--kill-at", "1", "3", check=False)
     assert killed.returncode == -9, killed.stderr[-2000:]
@@ -39,7 +46,7 @@ def test_killed_mid_epoch_and_restarted_ends_with_the_uninterrupted_weights(tmp_
     pointer = json.loads((backup / "checkpoint.json").read_text())
     assert pointer["epoch"] == 1  # the backup from the end of epoch 0
     run(tmp_path / "resumed", "--backup", str(backup), "--kill-at", "1", "3")
-    for expected, got in zip(weights(tmp_path / "reference"), weights(tmp_path / "resumed")):
+    for expected, got in zip(weights(reference), weights(tmp_path / "resumed")):
         np.testing.assert_array_equal(got, expected)
 
 
@@ -65,7 +72,7 @@ def test_backup_files_are_replaced_atomically(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_crash_while_saving_leaves_the_previous_backup_restorable(tmp_path):
+def test_a_crash_while_saving_leaves_the_previous_backup_restorable(tmp_path, reference):
     backup = tmp_path / "backup"
     run(tmp_path / "out", "--backup", str(backup), "--epochs", "1")
     pointer = json.loads((backup / "checkpoint.json").read_text())
@@ -73,9 +80,8 @@ def test_a_crash_while_saving_leaves_the_previous_backup_restorable(tmp_path):
     (backup / "tmp-999-checkpoint-9.weights.h5").write_bytes(b"\x89HDF\r\n partial")
     (backup / "checkpoint.json.999.tmp").write_text('{"index": 9, "wei')
     run(tmp_path / "out2", "--backup", str(backup), "--epochs", "3")
-    run(tmp_path / "reference", "--epochs", "3")
     assert json.loads((backup / "checkpoint.json").read_text())["index"] == pointer["index"] + 2
-    for expected, got in zip(weights(tmp_path / "reference"), weights(tmp_path / "out2")):
+    for expected, got in zip(weights(reference), weights(tmp_path / "out2")):
         np.testing.assert_array_equal(got, expected)
 
 
@@ -116,12 +122,11 @@ def wait_for(workers):
 
 
 @pytest.mark.slow
-def test_multi_worker_mirrored_strategy_matches_one_process(tmp_path):
-    run(tmp_path / "single")
+def test_multi_worker_mirrored_strategy_matches_one_process(tmp_path, reference):
     wait_for(start_workers(tmp_path))
-    single_loss = json.loads((tmp_path / "single" / "loss.txt").read_text())
+    single_loss = json.loads((reference / "loss.txt").read_text())
     np.testing.assert_allclose(json.loads((tmp_path / "worker0" / "loss.txt").read_text()), single_loss, rtol=1e-5)
-    for expected, got in zip(weights(tmp_path / "single"), weights(tmp_path / "worker0")):
+    for expected, got in zip(weights(reference), weights(tmp_path / "worker0")):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -140,8 +145,7 @@ def test_multi_worker_offline_each_worker_caches_only_its_shard_and_matches_one_
 
 
 @pytest.mark.slow
-def test_multi_worker_run_with_one_worker_killed_resumes_from_the_chiefs_backup(tmp_path):
-    run(tmp_path / "single")
+def test_multi_worker_run_with_one_worker_killed_resumes_from_the_chiefs_backup(tmp_path, reference):
     backup = str(tmp_path / "backup")
     kill_worker_1 = {1: ["--kill-at", "1", "3"]}  # SIGKILL in epoch 1, batch 3, once
     survivor, victim = start_workers(tmp_path, "--backup", backup, extra=kill_worker_1)
@@ -153,7 +157,7 @@ def test_multi_worker_run_with_one_worker_killed_resumes_from_the_chiefs_backup(
     assert not os.path.exists(tmp_path / "worker0" / "weights.npz")
     # The cluster is started again (as a job scheduler would): both resume from the chief's backup.
     wait_for(start_workers(tmp_path, "--backup", backup, extra=kill_worker_1))
-    for expected, got in zip(weights(tmp_path / "single"), weights(tmp_path / "worker0")):
+    for expected, got in zip(weights(reference), weights(tmp_path / "worker0")):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
