@@ -23,7 +23,7 @@ tf.config.set_logical_device_configuration(
 def pytest_collection_modifyitems(items):
     """Modules with slow tests first, their slow tests first; each module's tests stay together.
 
-    With `-n 3` xdist hands tests out in order, so the workers start on the
+    With `-n 4` xdist hands tests out in order, so the workers start on the
     long ones and end together on short ones instead of one waiting for
     another's last long test; a module's tests stay together so that its
     module-scoped fixtures are made once per worker.
