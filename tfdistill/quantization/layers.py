@@ -90,8 +90,27 @@ class QuantConv1D(_PerChannel, keras.layers.Conv1D):
         (1, 10, 4)
     """
 
-    def convolution_op(self, inputs, kernel):
-        return super().convolution_op(inputs, self._quantize(kernel))
+    def call(self, inputs):
+        # Keras's `Conv1D.call` convolves `self.kernel` directly, not through `convolution_op`. The
+        # convolution is written as the 2-D one TFLite runs (a height of 1), so the per-channel range
+        # is on the 4-D kernel's last axis: the converter cannot carry it through the 3-D kernel's
+        # reshape ("'tfl.reshape' op requires 'output' type ... cast compatible").
+        channels_last = self.data_format == "channels_last"
+        height_axis = 1 if channels_last else 2
+        padding = self.padding
+        if padding == "causal":  # pad the past, as `Conv1D` does: dilation · (kernel - 1) steps
+            past = [self.dilation_rate[0] * (self.kernel_size[0] - 1), 0]
+            inputs = ops.pad(inputs, [[0, 0], past, [0, 0]] if channels_last else [[0, 0], [0, 0], past])
+            padding = "valid"
+        outputs = ops.conv(
+            ops.expand_dims(inputs, height_axis), self._quantize(ops.expand_dims(self.kernel, 0)),
+            strides=(1, self.strides[0]), padding=padding, dilation_rate=(1, self.dilation_rate[0]),
+            data_format=self.data_format,
+        )
+        outputs = ops.squeeze(outputs, height_axis)
+        if self.use_bias:
+            outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, -1) if channels_last else (1, -1, 1)))
+        return self.activation(outputs)
 
 
 @keras.saving.register_keras_serializable(package="tfdistill")
