@@ -163,7 +163,7 @@ def _rounded_like_tflite(layer, name, weights):
     if name not in ("kernel", "depthwise_kernel", "pointwise_kernel", "embeddings"):
         return weights  # biases stay float (TFLite keeps them at 32 bits)
     bits = layer.weight_bits
-    if isinstance(layer, (QuantDense, QuantEmbedding)) or not layer.per_channel:
+    if isinstance(layer, QuantEmbedding) or not layer.per_channel or (isinstance(layer, QuantDense) and bits == 4):
         return np.asarray(fake_quantize_weights(weights, num_bits=bits))
     if isinstance(layer, QuantDepthwiseConv2D) or name == "depthwise_kernel":  # per channel `in · multiplier`
         flat = weights.reshape(*weights.shape[:-2], -1)
@@ -178,6 +178,8 @@ def _rounded_like_tflite(layer, name, weights):
     (QuantConv2D(5, 3, padding="same"), L.Conv2D, (2, 6, 6, 3)),
     (QuantDepthwiseConv2D(3, depth_multiplier=2), L.DepthwiseConv2D, (2, 6, 6, 3)),
     (QuantDense(5), L.Dense, (2, 7, 3)),
+    (QuantDense(5, weight_bits=4), L.Dense, (2, 7, 3)),
+    (QuantDense(5, per_channel=False), L.Dense, (2, 3)),
     (QuantEmbedding(10, 5), L.Embedding, (2, 7)),
 ])
 def test_each_layer_computes_with_its_rounded_weights(layer, float_layer, shape):
@@ -308,7 +310,7 @@ def test_keras_file_round_trip(tmp_path, make, data):
 
 @pytest.mark.parametrize("layer", [
     QuantConv1D(4, 3, weight_bits=4, per_channel=False), QuantConv2D(4, 3), QuantDepthwiseConv2D(3, depth_multiplier=2),
-    QuantSeparableConv2D(4, 3), QuantDense(3, weight_bits=4), QuantEmbedding(10, 3),
+    QuantSeparableConv2D(4, 3), QuantDense(3, weight_bits=4, per_channel=False), QuantEmbedding(10, 3),
     ActivationQuantizer(decay=0.5, top_k=2),
 ])
 def test_every_layer_round_trips_its_config(layer):
@@ -320,9 +322,10 @@ def test_every_layer_round_trips_its_config(layer):
 
 # ---------------------------------------------------------------------- export
 def _nonfloat_tensors(content):
-    """(dtype, shape) of every int8/int32 tensor: the weights, biases and activations."""
+    """(dtype, shape, number of scales) of every int8/int32 tensor: the weights, biases and activations."""
     details = _make_interpreter(content, 1).get_tensor_details()
-    return sorted((t["dtype"].__name__, tuple(t["shape"])) for t in details if t["dtype"] in (np.int8, np.int32))
+    return sorted((t["dtype"].__name__, tuple(t["shape"]), len(t["quantization_parameters"]["scales"]))
+                  for t in details if t["dtype"] in (np.int8, np.int32))
 
 
 @pytest.mark.slow
@@ -336,7 +339,8 @@ def test_int8_export_has_the_post_training_model_ops_and_follows_the_fake_quanti
     ops = operators(content)
     assert ops == operators(baseline)
     assert not {"FAKE_QUANT", "QUANTIZE", "DEQUANTIZE"} & set(ops[1:-1])  # only at the float input and output
-    assert _nonfloat_tensors(content) == _nonfloat_tensors(baseline)  # same tensors: same weights and kernels
+    # Same tensors, the weights with PTQ's scales per channel: same kernels, same size.
+    assert _nonfloat_tensors(content) == _nonfloat_tensors(baseline)
     x = data(48, seed=7)
     keras_out = quantized.predict(x, verbose=0)
     lite_out = np.concatenate([TFLiteRunner(content)(example) for example in x])

@@ -19,7 +19,7 @@ from tfdistill.quantization.layers import (
     QuantEmbedding,
     QuantSeparableConv2D,
 )
-from tfdistill.quantization.quantizers import ActivationQuantizer, fake_quantize_weights
+from tfdistill.quantization.quantizers import ActivationQuantizer, fake_quantize_weights, round_weights_per_channel
 from tfdistill.quantization.transform import calibrate, is_fake_quantized, quantize_model
 
 __all__ = [
@@ -35,4 +35,5 @@ __all__ = [
     "fake_quantize_weights",
     "is_fake_quantized",
     "quantize_model",
+    "round_weights_per_channel",
 ]

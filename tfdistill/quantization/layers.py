@@ -2,24 +2,33 @@
 
 Each is the Keras layer it is named after, with its weights rounded by
 `fake_quantize_weights` before use; its config is the Keras layer's plus
-`weight_bits` (and `per_channel` for convolutions). The layer's output is
-not quantized here: `quantize_model` puts an `ActivationQuantizer` after the
-layer's activation, where the converter reads the output's range. An
-activation fused into a TFLite kernel must be `relu`, `relu6` or none.
+`weight_bits` (and `per_channel`, except for `Embedding`). The layer's
+output is not quantized here: `quantize_model` puts an `ActivationQuantizer`
+after the layer's activation, where the converter reads the output's range.
+An activation fused into a TFLite kernel must be `relu`, `relu6` or none.
 
-Per channel means per output channel: a convolution's last kernel axis; a
-depthwise convolution's `in · multiplier` output channels (the kernel is
-reshaped to `(h, w, in · multiplier)` for the op, the pattern TFLite's
-converter folds). `Dense` and `Embedding` weights have one range per tensor:
-TensorFlow 2.21's converter rejects a per-channel fake-quantized `MatMul`
-weight ("'tfl.transpose' op has mismatched quantized axes"), and TFLite's
-int8 `GATHER` takes one scale.
+Per channel means per output channel: a convolution's or a dense layer's
+last kernel axis; a depthwise convolution's `in · multiplier` output
+channels (the kernel is reshaped to `(h, w, in · multiplier)` for the op,
+the pattern TFLite's converter folds). A `Dense` kernel is rounded per
+channel in plain ops (`round_weights_per_channel`): TensorFlow 2.21's
+converter rejects a per-channel fake-quant op on a `MatMul` weight
+("'tfl.transpose' op has mismatched quantized axes") but quantizes a float
+one per channel itself, to these very values. With 4-bit weights, which
+need the fake-quant op to be stored as INT4, a `Dense` kernel has one range.
+`Embedding` tables have one range: TFLite's int8 `GATHER` takes one scale.
 """
 
 import keras
 from keras import ops
 
-from tfdistill.quantization.quantizers import WEIGHT_BITS, ActivationQuantizer, check_bits, fake_quantize_weights
+from tfdistill.quantization.quantizers import (
+    WEIGHT_BITS,
+    ActivationQuantizer,
+    check_bits,
+    fake_quantize_weights,
+    round_weights_per_channel,
+)
 
 __all__ = [
     "QuantConv1D",
@@ -183,12 +192,15 @@ class QuantSeparableConv2D(_PerChannel, keras.layers.SeparableConv2D):
 
 
 @keras.saving.register_keras_serializable(package="tfdistill")
-class QuantDense(_WeightBits, keras.layers.Dense):
-    """`keras.layers.Dense` with fake-quantized weights, one range per tensor (see the module docstring).
+class QuantDense(_PerChannel, keras.layers.Dense):
+    """`keras.layers.Dense` with fake-quantized weights, per output channel at 8 bits (see the module docstring).
 
     Args:
         *args: the Keras layer's arguments.
-        weight_bits: 8, or 4 (15 levels; TFLite INT4 tensors in the export).
+        weight_bits: 8, or 4 (15 levels, one range for the kernel; TFLite
+            INT4 tensors in the export).
+        per_channel: at 8 bits, a weight range per output unit (`False`:
+            one for the whole kernel).
         **kwargs: the Keras layer's keyword arguments.
 
     Example:
@@ -199,6 +211,11 @@ class QuantDense(_WeightBits, keras.layers.Dense):
         Jacob et al., "Quantization and Training of Neural Networks for
         Efficient Integer-Arithmetic-Only Inference", CVPR 2018.
     """
+
+    def _quantize(self, weights):
+        if self.per_channel and self.weight_bits == 8:
+            return round_weights_per_channel(weights, self.weight_bits)
+        return fake_quantize_weights(weights, None, self.weight_bits)
 
     def call(self, inputs, training=None):
         outputs = ops.matmul(inputs, self._quantize(self.kernel))

@@ -76,6 +76,41 @@ def fake_quantize_weights(weights, channel_axis=None, num_bits=8):
     )
 
 
+def round_weights_per_channel(weights, num_bits=8):
+    """`fake_quantize_weights(weights, channel_axis=-1, num_bits)` in plain ops, not TensorFlow's fake-quant op.
+
+    For a `Dense` kernel: TensorFlow 2.21's converter rejects a per-channel
+    fake-quant op on a `MatMul` weight, but quantizes a float `MatMul`
+    weight per output channel itself, symmetric on `[-127, 127]`; a kernel
+    already on this grid converts to these very values.
+
+    Args:
+        weights: a float kernel, output channels on the last axis.
+        num_bits: bits per weight (8: int8).
+
+    Returns:
+        A tensor of `weights`' shape, each value `k · m / (2^(num_bits-1) - 1)`,
+        `k` an integer, `m = max |w|` of its output channel. The gradient
+        passes straight through.
+
+    Example:
+        >>> import numpy as np
+        >>> w = np.array([[0.5, -2.0], [-1.0, 1.0]], "float32")
+        >>> np.asarray(round_weights_per_channel(w), "float64").round(4).tolist()
+        [[0.5039, -2.0], [-1.0, 1.0079]]
+
+    Reference:
+        Krishnamoorthi, "Quantizing deep convolutional networks for
+        efficient inference: A whitepaper", 2018 (per-channel weights).
+    """
+    weights = ops.convert_to_tensor(weights)
+    levels = 2 ** (num_bits - 1) - 1
+    limit = ops.maximum(ops.max(ops.abs(ops.stop_gradient(weights)), axis=tuple(range(len(weights.shape) - 1))), 1e-8)
+    scale = limit / levels
+    rounded = ops.clip(ops.round(weights / scale), -levels, levels) * scale
+    return weights + ops.stop_gradient(rounded - weights)  # the gradient passes straight through
+
+
 @keras.saving.register_keras_serializable(package="tfdistill")
 class ActivationQuantizer(keras.layers.Layer):
     """Fake-quantizes a tensor to int8 with one range, calibrated, then tracked in training.

@@ -166,7 +166,7 @@ def _plan_weighted(layer, graph, steps, weight_bits, per_channel, input_scale):
     step = steps[id(layer)]
     step.quantized = WEIGHTED[type(layer)]
     step.config = {"weight_bits": weight_bits}
-    if step.quantized not in (quant_layers.QuantDense, quant_layers.QuantEmbedding):
+    if step.quantized is not quant_layers.QuantEmbedding:
         step.config["per_channel"] = per_channel
     step.weights = layer.get_weights()
     if input_scale is not None:
@@ -246,8 +246,8 @@ def quantize_model(
             calibration would use.
         weight_bits: 8, or 4: 15 levels per weight range, which the converter
             stores as TFLite INT4 tensors (two weights per byte).
-        per_channel: a range per output channel for convolution weights
-            (`False`: one per tensor).
+        per_channel: a range per output channel for convolution and (8-bit)
+            dense weights (`False`: one per tensor).
         decay: the activation ranges' moving-average decay in training.
         output_top_k: `None`, or for a model that outputs logits, the
             largest logits per row the output's range covers (see
