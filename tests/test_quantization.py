@@ -159,7 +159,7 @@ def test_weight_bits_are_checked():
 
 # ------------------------------------------------------------------------ layers
 def _rounded_like_tflite(layer, name, weights):
-    """A weight as the int8 kernel holds it: per output channel for convolutions, per tensor otherwise."""
+    """A weight as the int8 kernel holds it: per output channel (`per_channel`), except for embeddings and 4-bit dense."""
     if name not in ("kernel", "depthwise_kernel", "pointwise_kernel", "embeddings"):
         return weights  # biases stay float (TFLite keeps them at 32 bits)
     bits = layer.weight_bits
@@ -318,6 +318,13 @@ def test_every_layer_round_trips_its_config(layer):
     assert config["registered_name"].startswith("tfdistill>")
     restored = keras.saving.deserialize_keras_object(config)
     assert type(restored) is type(layer) and restored.get_config() == layer.get_config()
+
+
+def test_a_dense_layer_saved_without_per_channel_keeps_its_one_range():
+    config = QuantDense(3).get_config()
+    del config["per_channel"]  # as saved before dense kernels had a range per channel
+    assert QuantDense.from_config(config).per_channel is False
+    assert QuantDense.from_config(QuantDense(3).get_config()).per_channel is True
 
 
 # ---------------------------------------------------------------------- export

@@ -212,6 +212,14 @@ class QuantDense(_PerChannel, keras.layers.Dense):
         Efficient Integer-Arithmetic-Only Inference", CVPR 2018.
     """
 
+    def __init__(self, *args, weight_bits=8, per_channel=True, **kwargs):
+        super().__init__(*args, weight_bits=weight_bits, per_channel=per_channel, **kwargs)
+
+    @classmethod
+    def from_config(cls, config):
+        # Saved before `Dense` kernels had a range per channel: they keep the one range they trained with.
+        return super().from_config({"per_channel": False, **config})
+
     def _quantize(self, weights):
         if self.per_channel and self.weight_bits == 8:
             return round_weights_per_channel(weights, self.weight_bits)

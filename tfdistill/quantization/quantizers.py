@@ -79,6 +79,9 @@ def fake_quantize_weights(weights, channel_axis=None, num_bits=8):
 def round_weights_per_channel(weights, num_bits=8):
     """`fake_quantize_weights(weights, channel_axis=-1, num_bits)` in plain ops, not TensorFlow's fake-quant op.
 
+    The same grid; a value exactly halfway between two levels rounds to the
+    even one here (TensorFlow's op rounds it up).
+
     For a `Dense` kernel: TensorFlow 2.21's converter rejects a per-channel
     fake-quant op on a `MatMul` weight, but quantizes a float `MatMul`
     weight per output channel itself, symmetric on `[-127, 127]`; a kernel
