@@ -173,6 +173,7 @@ def _rounded_like_tflite(layer, name, weights):
 
 @pytest.mark.parametrize("layer, float_layer, shape", [
     (QuantConv1D(5, 3, padding="causal", dilation_rate=2), L.Conv1D, (2, 11, 3)),
+    (QuantConv1D(5, 3, padding="causal", dilation_rate=2, data_format="channels_first"), L.Conv1D, (2, 3, 11)),
     (QuantConv1D(5, 3, strides=2, padding="same", activation="relu"), L.Conv1D, (2, 11, 3)),
     (QuantConv1D(5, 1, per_channel=False, weight_bits=4), L.Conv1D, (2, 11, 3)),
     (QuantConv2D(5, 3, padding="same"), L.Conv2D, (2, 6, 6, 3)),

@@ -32,6 +32,13 @@ def check_bits(num_bits, argument="num_bits", allowed=(2, 3, 4, 5, 6, 7, 8)):
     return int(num_bits)
 
 
+def _weight_limit(weights, per_channel):
+    """`max |w|`, per output channel (the last axis) or over the whole tensor: the symmetric range's end."""
+    reduced = tuple(range(len(weights.shape) - 1)) if per_channel else None
+    # A channel of zeros would give a zero range and a zero scale (NaN); any tiny range rounds it to 0.
+    return ops.maximum(ops.max(ops.abs(ops.stop_gradient(weights)), axis=reduced), 1e-8)
+
+
 def fake_quantize_weights(weights, channel_axis=None, num_bits=8):
     """Rounds `weights` to `num_bits` symmetric levels, per channel or per tensor.
 
@@ -68,9 +75,7 @@ def fake_quantize_weights(weights, channel_axis=None, num_bits=8):
             f"Invalid value for argument `channel_axis`. Expected None or the last axis (-1 or {rank - 1}). "
             f"Received: channel_axis={channel_axis!r}"
         )
-    reduced = None if channel_axis is None else tuple(range(rank - 1))
-    # A channel of zeros would give a zero range and a zero scale (NaN); any tiny range rounds it to 0.
-    limit = ops.maximum(ops.max(ops.abs(ops.stop_gradient(weights)), axis=reduced), 1e-8)
+    limit = _weight_limit(weights, channel_axis is not None)
     return keras.quantizers.fake_quant_with_min_max_vars(
         weights, -limit, limit, num_bits=num_bits, narrow_range=True, axis=None if channel_axis is None else rank - 1
     )
@@ -108,8 +113,7 @@ def round_weights_per_channel(weights, num_bits=8):
     """
     weights = ops.convert_to_tensor(weights)
     levels = 2 ** (num_bits - 1) - 1
-    limit = ops.maximum(ops.max(ops.abs(ops.stop_gradient(weights)), axis=tuple(range(len(weights.shape) - 1))), 1e-8)
-    scale = limit / levels
+    scale = _weight_limit(weights, per_channel=True) / levels
     rounded = ops.clip(ops.round(weights / scale), -levels, levels) * scale
     return weights + ops.stop_gradient(rounded - weights)  # the gradient passes straight through
 
