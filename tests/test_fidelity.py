@@ -1,8 +1,6 @@
 import math
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -90,9 +88,8 @@ def test_evaluate_with_a_teacher_reports_the_shipped_students_fidelity(tmp_path,
     np.savez(data, x_train=x_train[:10_000], y_train=y_train[:10_000], x_test=x_test, y_test=y_test)
     student = os.path.join(REPO, "saved_models", "fashion_mnist_student", "2", "assets.extra", "model.keras")
     teacher = os.path.join(REPO, "saved_models", "fashion_mnist_teacher", "1", "assets.extra", "model.keras")
-    result = subprocess.run([sys.executable, "-m", "tfdistill.app.cli", "evaluate", student, "--teacher", teacher,
-                             "--data", str(data)], capture_output=True, text=True, check=True)
-    lines = result.stdout.splitlines()
+    cli.main(["evaluate", student, "--teacher", teacher, "--data", str(data)])
+    lines = capsys.readouterr().out.splitlines()
     assert "test accuracy 90.78% (10,000 examples)" in lines[0]
     train = next(line for line in lines if line.strip().startswith("train"))
     test = next(line for line in lines if line.strip().startswith("test"))

@@ -97,7 +97,7 @@ def test_the_resolved_config_repeats_the_run(finished_run, capsys):
 def test_bad_config_exits_2_before_any_work(tmp_path):
     out = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "tfdistill.app.cli", "distill", "--output", str(out), "--set", "distill.epoch=3"],
+        [sys.executable, "-m", "tfdistill_command", "distill", "--output", str(out), "--set", "distill.epoch=3"],
         capture_output=True, text=True,
     )
     assert result.returncode == 2 and "Did you mean 'epochs'?" in result.stderr and "Traceback" not in result.stderr

@@ -376,7 +376,7 @@ def test_the_library_works_without_apache_beam_and_names_the_extra(tmp_path):
 
 
 def test_local_worker_processes_run_tfdistills_worker_which_reports_and_exits_at_once(tmp_path, teacher_file):
-    """The local runner starts `tfdistill.offline.beam.worker` in place of Beam's module; other runners are untouched."""
+    """The local runner starts its workers through `tfdistill_command.beam_worker`; other commands are untouched."""
     import apache_beam as beam
     from apache_beam.transforms.environments import SubprocessSDKEnvironment
     from tfdistill.offline.beam import pipeline as beam_pipeline
@@ -390,5 +390,5 @@ def test_local_worker_processes_run_tfdistills_worker_which_reports_and_exits_at
                 if e.urn == "beam:env:harness_subprocess_python:v1"]
 
     assert environments(f"{sys.executable} -m apache_beam.runners.worker.sdk_worker_main") == [
-        f"{sys.executable} -m tfdistill.offline.beam.worker"]
+        f'{sys.executable} -c "import tfdistill_command; tfdistill_command.beam_worker()"']
     assert environments("my_worker --flag") == ["my_worker --flag"]  # a command of the user's own is kept

@@ -14,6 +14,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import tfdistill_command  # noqa: E402
+
+tfdistill_command.import_tensorflow(quiet=False)  # as the `tfdistill` command: 1.3 s less per process
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 

@@ -11,6 +11,10 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import tfdistill_command  # noqa: E402
+
+tfdistill_command.import_tensorflow(quiet=False)  # as the `tfdistill` command: 1.3 s less per process
+
 from tfdistill import offline  # noqa: E402
 
 SETTINGS = dict(views=2, seed=3, batch_size=16, dtype="float32", examples_per_shard=32)

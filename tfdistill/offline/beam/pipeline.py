@@ -231,22 +231,24 @@ def _local_runner(options):
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
 
 
-# The module Beam's Python runner starts as its local worker processes, and the one started in its place.
-_BEAM_WORKER = "apache_beam.runners.worker.sdk_worker_main"
-_WORKER = "tfdistill.offline.beam.worker"
+# How Beam's Python runner starts its local worker processes, and how they are started instead:
+# `tfdistill_command.beam_worker` imports TensorFlow as the `tfdistill` command does, then runs
+# `tfdistill.offline.beam.worker` (`-m` would import the package, and TensorFlow with it, first).
+_BEAM_WORKER = " -m apache_beam.runners.worker.sdk_worker_main"
+_WORKER = ' -c "import tfdistill_command; tfdistill_command.beam_worker()"'
 
 
 def _fast_exit_workers(pipeline_proto):
-    """Points the pipeline's local worker processes at `tfdistill.offline.beam.worker` (see its docstring)."""
+    """Starts the pipeline's local worker processes through `tfdistill_command.beam_worker` (see `worker`)."""
     for environment in pipeline_proto.components.environments.values():
         if environment.urn == python_urns.SUBPROCESS_SDK:
             command = environment.payload.decode("utf-8")
-            if command.endswith(f" -m {_BEAM_WORKER}"):
-                environment.payload = command.replace(_BEAM_WORKER, _WORKER).encode("utf-8")
+            if command.endswith(_BEAM_WORKER):
+                environment.payload = (command[: -len(_BEAM_WORKER)] + _WORKER).encode("utf-8")
 
 
 class _FnApiRunner(fn_runner.FnApiRunner):
-    """Beam's Python runner, its worker processes started as `tfdistill.offline.beam.worker`."""
+    """Beam's Python runner, its worker processes started through `tfdistill_command.beam_worker`."""
 
     def run_via_runner_api(self, pipeline_proto, options):
         _fast_exit_workers(pipeline_proto)
