@@ -75,7 +75,7 @@ def _watch_workers(peaks, stop):
                     argv = f.read().split(b"\0")
             except OSError:
                 continue
-            workers = (b"sdk_worker_main", b"tfdistill.offline.beam.worker")  # Beam's worker, or tfdistill's
+            workers = (b"sdk_worker_main", b"tfdistill_command.beam_worker")  # Beam's worker, or tfdistill's
             if b"python" not in os.path.basename(argv[0]) or not any(w in arg for arg in argv for w in workers):
                 continue  # not a worker, or the shell that started one
             rss = _peak_rss(pid)
