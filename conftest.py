@@ -8,6 +8,12 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import tfdistill_command  # noqa: E402
+
+# TensorFlow as the `tfdistill` command and the tests' helper processes import it: without Keras's
+# scikit-learn, matplotlib and IPython integrations, which nothing here uses (see its docstring).
+tfdistill_command.import_tensorflow(quiet=False)
+
 import gc  # noqa: E402
 
 import keras  # noqa: E402

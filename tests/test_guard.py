@@ -155,6 +155,8 @@ def test_a_finite_run_is_unchanged_by_the_guard(batches):
 MIRRORED = """
 import os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+import tfdistill_command
+tfdistill_command.import_tensorflow(quiet=False)
 import numpy as np, tensorflow as tf, keras
 sys.path.insert(0, {tests!r})
 cpu = tf.config.list_physical_devices("CPU")[0]
