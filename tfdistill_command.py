@@ -18,8 +18,9 @@ unless `--verbose` is given, makes it quiet where its chatter starts:
 What it leaves out: Keras, which TensorFlow imports, loads its optional
 integrations with scikit-learn (its estimator wrappers), matplotlib (an image
 gallery) and IPython (a notebook file editor) whenever those are installed,
-about a third of TensorFlow's start-up (1.3 of 3.6 CPU seconds here).
-tfdistill uses none of them, so they are hidden while TensorFlow imports;
+a third of TensorFlow's start-up or more (1.2 to 2 of its 3.6 to 5.8 CPU
+seconds on a 2-core machine). tfdistill uses none of them, so they are
+hidden while TensorFlow imports;
 Keras then runs without those three integrations, as where they are not
 installed, and the packages themselves import as usual afterwards (the run
 report's plots use matplotlib). `TFDISTILL_KERAS_EXTRAS=1` keeps them (for a
