@@ -107,12 +107,38 @@ def import_tensorflow(quiet=True):
         os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
-def beam_worker():
-    """Runs Beam's SDK worker in a local worker process (`tfdistill.offline.beam.worker`), TensorFlow imported first."""
+def beam_worker(fork_server=None):
+    """Runs Beam's SDK worker in a local worker process (`tfdistill.offline.beam.worker`), TensorFlow imported first.
+
+    Args:
+        fork_server: the socket of a `ForkServer` (`tfdistill.offline.beam.fork_server`):
+            this process then only stands in for a worker forked from it, and
+            starts the worker itself where the server cannot be reached.
+    """
+    if fork_server is not None:
+        _fork_server_module().run_worker(fork_server)  # returns only where the server cannot be reached
     import_tensorflow(quiet=False)
     from tfdistill.offline.beam import worker
 
     worker.main(sys.argv)
+
+
+def beam_fork_server(listener_fd):
+    """Runs a `ForkServer`: imports what Beam's workers need once, then forks them (`fork_server.serve`)."""
+    import_tensorflow(quiet=False)
+    from tfdistill.offline.beam import fork_server, pipeline, worker  # noqa: F401  (what every worker runs)
+
+    fork_server.serve(listener_fd)
+
+
+def _fork_server_module():
+    """`tfdistill.offline.beam.fork_server`, loaded without the package (whose `__init__` imports TensorFlow)."""
+    package = importlib.util.find_spec("tfdistill").submodule_search_locations[0]
+    spec = importlib.util.spec_from_file_location(
+        "_tfdistill_fork_server", os.path.join(package, "offline", "beam", "fork_server.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class _Hidden(importlib.abc.MetaPathFinder):

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import keras
 import numpy as np
@@ -237,6 +238,10 @@ def test_a_killed_worker_leaves_no_shard_and_the_rerun_completes_the_cache(tmp_p
             worker = next((int(match.group(1)) for match in found if match), None)
             time.sleep(0.1)
         assert worker is not None, (tmp_path / "driver.log").read_text()[-3000:]
+        with open(f"/proc/{worker}/stat") as f:
+            server = int(f.read().rsplit(")", 1)[1].split()[1])
+        with open(f"/proc/{server}/cmdline", "rb") as f:
+            assert b"tfdistill_command.beam_fork_server" in f.read()  # forked from the server, TensorFlow imported
         os.kill(worker, signal.SIGKILL)  # mid-shard: its first batch is written, its second never comes
         driver.wait(timeout=120)
     finally:
@@ -381,14 +386,18 @@ def test_local_worker_processes_run_tfdistills_worker_which_reports_and_exits_at
     from apache_beam.transforms.environments import SubprocessSDKEnvironment
     from tfdistill.offline.beam import pipeline as beam_pipeline
 
-    def environments(command):
+    def environments(command, fork_server=None):
         p = beam.Pipeline()  # built, never run
         p | beam.Create([1])
         proto = p.to_runner_api(default_environment=SubprocessSDKEnvironment.from_command_string(command))
-        beam_pipeline._fast_exit_workers(proto)
+        beam_pipeline._fast_exit_workers(proto, fork_server)
         return [e.payload.decode() for e in proto.components.environments.values()
                 if e.urn == "beam:env:harness_subprocess_python:v1"]
 
-    assert environments(f"{sys.executable} -m apache_beam.runners.worker.sdk_worker_main") == [
-        f'{sys.executable} -c "import tfdistill_command; tfdistill_command.beam_worker()"']
-    assert environments("my_worker --flag") == ["my_worker --flag"]  # a command of the user's own is kept
+    beams = f"{sys.executable} -m apache_beam.runners.worker.sdk_worker_main"
+    assert environments(beams) == [f'{sys.executable} -c "import tfdistill_command; tfdistill_command.beam_worker()"']
+    server = types.SimpleNamespace(path="/tmp/tfdistill-beam-x/fork-server.sock")  # a stand-in for the server's
+    assert environments(beams, server) == [
+        f'{sys.executable} -c "import tfdistill_command; '
+        "tfdistill_command.beam_worker('/tmp/tfdistill-beam-x/fork-server.sock')\""]
+    assert environments("my_worker --flag", server) == ["my_worker --flag"]  # a command of the user's own is kept

@@ -1,13 +1,16 @@
 """The Beam pipeline of the teacher's pass: shard ranges in, a sharded cache out (`write_sharded_cache`)."""
 
+import re
+
 import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import RunInference
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.portability import python_urns
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 
 from tfdistill.offline import shards
+from tfdistill.offline.beam.fork_server import ForkServer, fork_server_enabled
 from tfdistill.offline.beam.handler import METRICS, ShardBatch, TeacherModelHandler, load_teacher
 from tfdistill.offline.beam.shard_files import (
     Plan,
@@ -142,6 +145,21 @@ def write_sharded_cache(teacher, examples, path, views=1, seed=0, batch_size=256
     num_examples = len(examples)
     if num_examples < 1:
         raise ValueError(f"Invalid value for argument `examples`. Expected at least one example. Received: {examples!r}")
+    if not isinstance(pipeline_options, PipelineOptions):
+        pipeline_options = PipelineOptions(list(pipeline_options or []))
+    # Local worker processes are forked from a server that imports TensorFlow while this one goes on.
+    fork_server = ForkServer() if _runs_local_processes(pipeline_options) else None
+    try:
+        return _write(teacher, examples, path, views, seed, batch_size, dtype, examples_per_shard, top_k,
+                      temperature, load, pipeline_options, verbose, fork_server)
+    finally:
+        if fork_server is not None:
+            fork_server.close()
+
+
+def _write(teacher, examples, path, views, seed, batch_size, dtype, examples_per_shard, top_k, temperature, load,
+           pipeline_options, verbose, fork_server):
+    num_examples = len(examples)
     model = load_teacher(teacher, load)
     output_shape, top_k, temperature = check_pass_arguments(model, views, batch_size, dtype, top_k, temperature)
     if (isinstance(examples_per_shard, bool) or not isinstance(examples_per_shard, (int, np.integer))
@@ -164,10 +182,8 @@ def write_sharded_cache(teacher, examples, path, views=1, seed=0, batch_size=256
     del model
     prepare_folder(path, header)
     plan = Plan(path, key, views, seed, batch_size, dtype, ranges, output_shape, top_k, classes)
-    if not isinstance(pipeline_options, PipelineOptions):
-        pipeline_options = PipelineOptions(list(pipeline_options or []))
     handler = TeacherModelHandler(teacher, load, top_k, temperature)
-    pipeline = beam.Pipeline(runner=_local_runner(pipeline_options), options=pipeline_options)
+    pipeline = beam.Pipeline(runner=_local_runner(pipeline_options, fork_server), options=pipeline_options)
     split = (
         pipeline
         | "Shards" >> beam.Create(range(len(ranges)))
@@ -211,7 +227,14 @@ def _counts(result):
     return f" ({counts.get('shards_written', 0)} computed now, {counts.get('shards_reused', 0)} reused)"
 
 
-def _local_runner(options):
+def _runs_local_processes(options):
+    """Whether `options` run the pipeline on Beam's Python runner with local worker processes (on Linux)."""
+    return (options.view_as(StandardOptions).runner in (None, "DirectRunner")
+            and options.view_as(DirectOptions).direct_running_mode == "multi_processing"
+            and fork_server_enabled())
+
+
+def _local_runner(options, fork_server=None):
     """For the `DirectRunner` (or no runner), the engine its options configure; else `None` (Beam's choice).
 
     Beam's `DirectRunner` first tries its Prism runner, a Go binary it
@@ -227,29 +250,40 @@ def _local_runner(options):
     from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
-    return _FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
+    runner = _FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
+    runner.fork_server = fork_server
+    return runner
 
 
 # How Beam's Python runner starts its local worker processes, and how they are started instead:
 # `tfdistill_command.beam_worker` imports TensorFlow as the `tfdistill` command does, then runs
-# `tfdistill.offline.beam.worker` (`-m` would import the package, and TensorFlow with it, first).
+# `tfdistill.offline.beam.worker` (`-m` would import the package, and TensorFlow with it, first);
+# given a fork server's socket, it stands in for a worker forked from that server (`fork_server`).
 _BEAM_WORKER = " -m apache_beam.runners.worker.sdk_worker_main"
-_WORKER = ' -c "import tfdistill_command; tfdistill_command.beam_worker()"'
 
 
-def _fast_exit_workers(pipeline_proto):
+def _worker_command(fork_server=None):
+    # The socket's path goes into a shell command: one with characters a shell would read is left out.
+    usable = fork_server is not None and re.fullmatch(r"[\w./-]+", fork_server.path)
+    argument = repr(fork_server.path) if usable else ""
+    return f' -c "import tfdistill_command; tfdistill_command.beam_worker({argument})"'
+
+
+def _fast_exit_workers(pipeline_proto, fork_server=None):
     """Starts the pipeline's local worker processes through `tfdistill_command.beam_worker` (see `worker`)."""
     for environment in pipeline_proto.components.environments.values():
         if environment.urn == python_urns.SUBPROCESS_SDK:
             command = environment.payload.decode("utf-8")
             if command.endswith(_BEAM_WORKER):
-                environment.payload = (command[: -len(_BEAM_WORKER)] + _WORKER).encode("utf-8")
+                environment.payload = (command[: -len(_BEAM_WORKER)] + _worker_command(fork_server)).encode("utf-8")
 
 
 class _FnApiRunner(fn_runner.FnApiRunner):
     """Beam's Python runner, its worker processes started through `tfdistill_command.beam_worker`."""
 
+    fork_server = None
+
     def run_via_runner_api(self, pipeline_proto, options):
-        _fast_exit_workers(pipeline_proto)
+        _fast_exit_workers(pipeline_proto, self.fork_server)
         return super().run_via_runner_api(pipeline_proto, options)

@@ -1,0 +1,103 @@
+"""Local Beam workers forked from one server that imported TensorFlow once (`tfdistill.offline.beam.fork_server`)."""
+
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from tfdistill.offline import ArrayExamples, read_sharded_cache, write_sharded_cache
+from tfdistill.offline.beam.fork_server import ForkServer
+from helpers import image_teacher, small_images
+
+LOCAL_PROCESSES = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+
+
+def _children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(child) for child in f.read().split()]
+
+
+def _wait_for(condition, seconds=120):
+    deadline = time.time() + seconds
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _harness_environment(control_url=None):
+    """This process's environment with Beam's worker variables: none (the harness fails at once) or a control address."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_SERVICE_DESCRIPTOR")}
+    env["PIPELINE_OPTIONS"] = "{}"
+    if control_url:
+        env["CONTROL_API_SERVICE_DESCRIPTOR"] = f'url: "{control_url}"'
+    return env
+
+
+@pytest.mark.slow
+def test_a_stand_in_exits_with_its_forked_workers_status_and_shows_its_output(tmp_path):
+    with ForkServer() as server:
+        done = subprocess.run(server.worker_command(), shell=True, env=_harness_environment(),
+                              capture_output=True, text=True, timeout=300)
+        assert server.process.poll() is None  # the server outlives its workers
+    assert done.returncode == 1
+    assert "CONTROL_API_SERVICE_DESCRIPTOR" in done.stderr  # the worker's traceback, on its stand-in's stderr
+    assert not os.path.exists(server.folder)
+    assert server.process.returncode == 0
+
+
+@pytest.mark.slow
+def test_killing_a_stand_in_kills_its_worker_and_killing_a_worker_ends_its_stand_in(tmp_path):
+    with ForkServer() as server:
+        # A control address nobody answers: the harness waits for it until it is killed.
+        env = _harness_environment(control_url="localhost:1")
+        stand_in = subprocess.Popen(server.worker_command(), shell=True, env=env, start_new_session=True,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for(lambda: _children(server.process.pid))
+        (worker,) = _children(server.process.pid)
+        os.killpg(stand_in.pid, signal.SIGKILL)
+        stand_in.wait()
+        _wait_for(lambda: worker not in _children(server.process.pid))
+
+        stand_in = subprocess.Popen(server.worker_command(), shell=True, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for(lambda: _children(server.process.pid))
+        (worker,) = _children(server.process.pid)
+        os.kill(worker, signal.SIGKILL)
+        # What Beam sees: its worker was killed (`sh -c` runs the stand-in, or execs it).
+        assert stand_in.wait(timeout=60) in (-signal.SIGKILL, 128 + signal.SIGKILL)
+        assert server.process.poll() is None
+
+
+@pytest.mark.slow
+def test_a_stand_in_that_cannot_reach_the_server_runs_the_worker_itself(tmp_path):
+    server = ForkServer()
+    command = server.worker_command()
+    server.close()
+    done = subprocess.run(command, shell=True, env=_harness_environment(), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 1 and "CONTROL_API_SERVICE_DESCRIPTOR" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_local_multi_process_pass_equals_the_in_process_one_and_leaves_no_process_behind(tmp_path):
+    x = small_images(100)[0]
+    teacher = tmp_path / "teacher.keras"
+    image_teacher().save(teacher)
+    settings = dict(views=2, seed=3, batch_size=16, dtype="float32", examples_per_shard=32)
+    cache = write_sharded_cache(str(teacher), ArrayExamples(x), str(tmp_path / "cache"),
+                                pipeline_options=LOCAL_PROCESSES, verbose=0, **settings)
+    reference = write_sharded_cache(str(teacher), ArrayExamples(x), str(tmp_path / "reference"), verbose=0,
+                                    **settings)  # Beam's in-memory runner, in this process
+    np.testing.assert_array_equal(np.asarray(read_sharded_cache(cache)), np.asarray(read_sharded_cache(reference)))
+    assert not [pid for pid in _children(os.getpid()) if b"beam" in _command(pid)]  # the server and workers ended
+
+
+def _command(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
