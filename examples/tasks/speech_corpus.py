@@ -4,8 +4,10 @@ The speech is synthetic: every clip is spoken by the `espeak-ng` formant
 synthesizer, not recorded from a person, so a model trained on it learns
 espeak-ng's voices and should not be expected to match one trained on real
 speech (e.g. Speech Commands). What it offers is a keyword-spotting task
-that is built here, with no download, deterministic from a seed, and with a
-test split of held-out voices.
+that is built here, with no download, deterministic from a seed (the
+labels, voices and every random choice exactly; the sound as exactly as
+espeak-ng and sox give it: once, in a test, one clip differed by 0.024 at
+most), and with a test split of held-out voices.
 """
 
 import concurrent.futures
