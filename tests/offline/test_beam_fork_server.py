@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -39,6 +40,8 @@ def _harness_environment(control_url=None):
 @pytest.mark.slow
 def test_a_stand_in_exits_with_its_forked_workers_status_and_shows_its_output(tmp_path):
     with ForkServer() as server:
+        with socket.socket(socket.AF_UNIX) as gone:  # a stand-in that dies before its request: no worker, no harm
+            gone.connect(server.path)
         done = subprocess.run(server.worker_command(), shell=True, env=_harness_environment(),
                               capture_output=True, text=True, timeout=300)
         assert server.process.poll() is None  # the server outlives its workers

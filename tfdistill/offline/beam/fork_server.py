@@ -120,8 +120,17 @@ def serve(listener_fd, parent_fd=0):
             for key, _ in selector.select():
                 if key.data == "accept":
                     connection, _ = listener.accept()
-                    _, fds, _, _ = socket.recv_fds(connection, 1, 3)
-                    request = _read_line(connection)
+                    fds = []
+                    try:
+                        _, fds, _, _ = socket.recv_fds(connection, 1, 3)
+                        request = _read_line(connection)
+                    except (OSError, ValueError):
+                        request = None
+                    if request is None:  # a stand-in gone before its request was whole: no worker
+                        for fd in fds:
+                            os.close(fd)
+                        connection.close()
+                        continue
                     sys.stdout.flush()
                     sys.stderr.flush()
                     pid = os.fork()
@@ -138,7 +147,7 @@ def serve(listener_fd, parent_fd=0):
                 elif key.data == "exited":
                     os.read(wake_read, 4096)
                     _reap(workers, selector)
-                elif not key.fileobj.recv(4096):  # the stand-in is gone: so is its worker
+                elif not _receive(key.fileobj):  # the stand-in is gone: so is its worker
                     selector.unregister(key.fileobj)
                     _kill(key.data)
     finally:
@@ -147,6 +156,13 @@ def serve(listener_fd, parent_fd=0):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)  # no TensorFlow teardown
+
+
+def _receive(connection):
+    try:
+        return connection.recv(4096)
+    except OSError:
+        return b""
 
 
 def _read_line(connection):
@@ -174,8 +190,6 @@ def _run_worker(request, stand_in_fds, sockets, fds, parent_fd):
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, parent_fd)  # the pipe from the calling process is the server's alone
         os.close(null)
-        if request is None:
-            os._exit(1)
         for target, fd in zip(request["fds"], stand_in_fds):  # it writes where its stand-in would
             os.dup2(fd, target)
             os.close(fd)
