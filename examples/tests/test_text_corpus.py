@@ -154,6 +154,7 @@ def test_text_found_on_two_pages_is_left_out():
     assert runs == [("a b", "c"), ("d e",), ("f g h",)]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/usr/share/man/it/man1"), reason="needs manpages-es and manpages-it")
 def test_language_id_on_the_installed_pages():
     data = language_id_data(("es", "it"), length=32, snippets_per_language=100)

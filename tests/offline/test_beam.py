@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import types
 
 import keras
 import numpy as np
@@ -28,6 +27,7 @@ from tfdistill.offline import (
     write_sharded_cache,
 )
 from tfdistill.offline.beam import ShardBatch
+from tfdistill.offline.beam.fork_server import ForkServer
 from helpers import REPO, SCRIPTS, image_student, image_teacher, small_images
 
 # Shards of 32 examples in batches of 16: 100 examples make 4 shards, the last one partial, with a partial batch.
@@ -380,6 +380,7 @@ def test_the_library_works_without_apache_beam_and_names_the_extra(tmp_path):
     assert "refused: The teacher's pass on Apache Beam needs the `apache-beam` package: pip install 'tfdistill[beam]'" in out
 
 
+@pytest.mark.slow
 def test_local_worker_processes_run_tfdistills_worker_which_reports_and_exits_at_once(tmp_path, teacher_file):
     """The local runner starts its workers through `tfdistill_command.beam_worker`; other commands are untouched."""
     import apache_beam as beam
@@ -396,8 +397,7 @@ def test_local_worker_processes_run_tfdistills_worker_which_reports_and_exits_at
 
     beams = f"{sys.executable} -m apache_beam.runners.worker.sdk_worker_main"
     assert environments(beams) == [f'{sys.executable} -c "import tfdistill_command; tfdistill_command.beam_worker()"']
-    server = types.SimpleNamespace(path="/tmp/tfdistill-beam-x/fork-server.sock")  # a stand-in for the server's
-    assert environments(beams, server) == [
-        f'{sys.executable} -c "import tfdistill_command; '
-        "tfdistill_command.beam_worker('/tmp/tfdistill-beam-x/fork-server.sock')\""]
-    assert environments("my_worker --flag", server) == ["my_worker --flag"]  # a command of the user's own is kept
+    with ForkServer() as server:
+        assert environments(beams, server) == [
+            f'{sys.executable} -c "import tfdistill_command; tfdistill_command.beam_worker({server.path!r})"']
+        assert environments("my_worker --flag", server) == ["my_worker --flag"]  # a command of the user's own is kept

@@ -17,8 +17,19 @@ LOCAL_PROCESSES = ["--direct_running_mode=multi_processing", "--direct_num_worke
 
 
 def _children(pid):
+    """`pid`'s child processes, less any that is exiting (Linux's `PF_EXITING`: it still shows until reaped)."""
     with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(child) for child in f.read().split()]
+        children = [int(child) for child in f.read().split()]
+    return [child for child in children if not _exiting(child)]
+
+
+def _exiting(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return True
+    return fields[0] in "ZX" or int(fields[6]) & 0x4  # state, then flags (the 9th field of the whole line)
 
 
 def _wait_for(condition, seconds=120):
@@ -104,3 +115,18 @@ def _command(pid):
             return f.read()
     except OSError:
         return b""
+
+
+def test_a_server_never_handed_to_beam_ends_at_once_and_bad_arguments_get_their_error(tmp_path):
+    server = ForkServer()
+    server.close()  # killed, not waited for: it runs no worker yet
+    assert server.process.returncode == -signal.SIGKILL and not os.path.exists(server.folder)
+
+    teacher = tmp_path / "teacher.keras"
+    image_teacher().save(teacher)
+    with pytest.raises(ValueError, match="`examples_per_shard`"):
+        write_sharded_cache(str(teacher), ArrayExamples(small_images(40)[0]), str(tmp_path / "cache"), batch_size=16,
+                            examples_per_shard=20, pipeline_options=LOCAL_PROCESSES)
+    assert not [pid for pid in _children(os.getpid()) if b"beam" in _command(pid)]
+    assert not os.path.exists(tmp_path / "cache")
+

@@ -63,6 +63,7 @@ class ForkServer:
     """
 
     def __init__(self, python=None):
+        self.used = False
         self.folder = tempfile.mkdtemp(prefix="tfdistill-beam-")
         self.path = os.path.join(self.folder, "fork-server.sock")
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -78,10 +79,13 @@ class ForkServer:
 
     def worker_command(self, python=None):
         """The shell command Beam runs for each local worker: the stand-in for this server's workers."""
+        self.used = True
         return f'{python or sys.executable} -c "import tfdistill_command; tfdistill_command.beam_worker({self.path!r})"'
 
     def close(self):
         """Ends the server (and any worker it still runs) and removes its socket."""
+        if not self.used:  # never handed to Beam (bad arguments, say): no worker to end, no import to wait for
+            self.process.kill()
         if self.process.poll() is None:
             self.process.stdin.close()
             try:

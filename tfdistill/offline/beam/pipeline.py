@@ -263,11 +263,11 @@ def _local_runner(options, fork_server=None):
 _BEAM_WORKER = " -m apache_beam.runners.worker.sdk_worker_main"
 
 
-def _worker_command(fork_server=None):
+def _worker_command(python, fork_server=None):
     # The socket's path goes into a shell command: one with characters a shell would read is left out.
-    usable = fork_server is not None and re.fullmatch(r"[\w./-]+", fork_server.path)
-    argument = repr(fork_server.path) if usable else ""
-    return f' -c "import tfdistill_command; tfdistill_command.beam_worker({argument})"'
+    if fork_server is not None and re.fullmatch(r"[\w./-]+", fork_server.path):
+        return fork_server.worker_command(python)
+    return f'{python} -c "import tfdistill_command; tfdistill_command.beam_worker()"'
 
 
 def _fast_exit_workers(pipeline_proto, fork_server=None):
@@ -276,7 +276,7 @@ def _fast_exit_workers(pipeline_proto, fork_server=None):
         if environment.urn == python_urns.SUBPROCESS_SDK:
             command = environment.payload.decode("utf-8")
             if command.endswith(_BEAM_WORKER):
-                environment.payload = (command[: -len(_BEAM_WORKER)] + _worker_command(fork_server)).encode("utf-8")
+                environment.payload = _worker_command(command[: -len(_BEAM_WORKER)], fork_server).encode("utf-8")
 
 
 class _FnApiRunner(fn_runner.FnApiRunner):
