@@ -14,10 +14,10 @@ hands its environment (Beam's control and logging addresses, the pipeline
 options) to the server over a Unix socket, the server forks a worker with
 that environment and the stand-in's standard streams, and the stand-in waits
 for the worker and exits with its status, so Beam sees a worker process as
-it always does. A stand-in that is
-killed takes its worker with it; the server ends, and kills what is left,
-when the calling process closes it or dies. A stand-in that cannot reach the
-server starts the worker itself, as before.
+it always does. A stand-in that is killed takes its worker with it; the
+server ends, and kills what is left, when the calling process closes it or
+dies. A stand-in that cannot reach the server starts the worker itself, as
+before.
 
 The server only imports before it forks: it runs no TensorFlow operation and
 opens no gRPC channel, so each worker starts its own TensorFlow runtime and
@@ -44,8 +44,8 @@ _NEWLINE = b"\n"
 def fork_server_enabled():
     """Whether local Beam workers are forked from a `ForkServer`: on Linux, unless `TFDISTILL_BEAM_FORK_SERVER=0`.
 
-    Elsewhere (macOS's system libraries do not survive a fork after they
-    started) each worker is a new process.
+    Elsewhere (on macOS a fork after some system libraries have started is
+    unsafe) each worker is a new process.
     """
     return sys.platform.startswith("linux") and os.environ.get(ENVIRONMENT_SWITCH, "1") != "0"
 
@@ -83,19 +83,19 @@ class ForkServer:
         return f'{python or sys.executable} -c "import tfdistill_command; tfdistill_command.beam_worker({self.path!r})"'
 
     def close(self):
-        """Ends the server (and any worker it still runs) and removes its socket."""
+        """Ends the server (and any worker it still runs) and removes its socket; again, does nothing."""
         if not self.used:  # never handed to Beam (bad arguments, say): no worker to end, no import to wait for
             self.process.kill()
-        if self.process.poll() is None:
-            self.process.stdin.close()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        for name in os.listdir(self.folder):
-            os.remove(os.path.join(self.folder, name))
-        os.rmdir(self.folder)
+        self.process.stdin.close()  # the server's signal to end
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if os.path.isdir(self.folder):
+            for name in os.listdir(self.folder):
+                os.remove(os.path.join(self.folder, name))
+            os.rmdir(self.folder)
 
     def __enter__(self):
         return self
@@ -195,8 +195,9 @@ def _run_worker(request, stand_in_fds, sockets, fds, parent_fd):
         os.dup2(null, parent_fd)  # the pipe from the calling process is the server's alone
         os.close(null)
         for target, fd in zip(request["fds"], stand_in_fds):  # it writes where its stand-in would
-            os.dup2(fd, target)
-            os.close(fd)
+            if fd != target:
+                os.dup2(fd, target)
+                os.close(fd)
         os.environ.clear()
         os.environ.update(request["env"])
         sys.argv = request["argv"]
