@@ -32,6 +32,14 @@ def _exiting(pid):
     return fields[0] in "ZX" or int(fields[6]) & 0x4  # state, then flags (the 9th field of the whole line)
 
 
+def _command(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def _wait_for(condition, seconds=120):
     deadline = time.time() + seconds
     while not condition():
@@ -51,7 +59,7 @@ def _harness_environment(control_url=None):
 @pytest.mark.slow
 def test_a_stand_in_exits_with_its_forked_workers_status_and_shows_its_output(tmp_path):
     with ForkServer() as server:
-        with socket.socket(socket.AF_UNIX) as gone:  # a stand-in that dies before its request: no worker, no harm
+        with socket.socket(socket.AF_UNIX) as gone:  # a connection dropped before its request: the server serves on
             gone.connect(server.path)
         done = subprocess.run(server.worker_command(), shell=True, env=_harness_environment(),
                               capture_output=True, text=True, timeout=300)
@@ -88,8 +96,8 @@ def test_killing_a_stand_in_kills_its_worker_and_killing_a_worker_ends_its_stand
 @pytest.mark.slow
 def test_a_stand_in_that_cannot_reach_the_server_runs_the_worker_itself(tmp_path):
     server = ForkServer()
-    command = server.worker_command()
     server.close()
+    command = server.worker_command()  # its socket is gone
     done = subprocess.run(command, shell=True, env=_harness_environment(), capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 1 and "CONTROL_API_SERVICE_DESCRIPTOR" in done.stderr
@@ -107,14 +115,6 @@ def test_a_local_multi_process_pass_equals_the_in_process_one_and_leaves_no_proc
                                     **settings)  # Beam's in-memory runner, in this process
     np.testing.assert_array_equal(np.asarray(read_sharded_cache(cache)), np.asarray(read_sharded_cache(reference)))
     assert not [pid for pid in _children(os.getpid()) if b"beam" in _command(pid)]  # the server and workers ended
-
-
-def _command(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
 
 
 def test_a_server_never_handed_to_beam_ends_at_once_and_bad_arguments_get_their_error(tmp_path):
