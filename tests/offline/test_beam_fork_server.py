@@ -129,4 +129,3 @@ def test_a_server_never_handed_to_beam_ends_at_once_and_bad_arguments_get_their_
                             examples_per_shard=20, pipeline_options=LOCAL_PROCESSES)
     assert not [pid for pid in _children(os.getpid()) if b"beam" in _command(pid)]
     assert not os.path.exists(tmp_path / "cache")
-
