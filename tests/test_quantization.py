@@ -193,7 +193,12 @@ def test_each_layer_computes_with_its_rounded_weights(layer, float_layer, shape)
     reference = float_layer.from_config(config)
     reference.build(shape)
     reference.set_weights(layer.get_weights())
-    float_outputs = np.asarray(reference(x))
+    try:
+        float_outputs = np.asarray(reference(x))
+    except tf.errors.UnimplementedError as error:  # TensorFlow's CPU kernels without oneDNN: NHWC only
+        if getattr(layer, "data_format", None) != "channels_first":
+            raise
+        pytest.skip(f"this machine's TensorFlow runs no channels-first convolution on the CPU: {error.message[:80]}")
     reference.set_weights([_rounded_like_tflite(layer, v.name, w) for v, w in zip(layer.weights, layer.get_weights())])
     outputs = np.asarray(layer(x))
     np.testing.assert_allclose(outputs, np.asarray(reference(x)), rtol=1e-5, atol=1e-5)
