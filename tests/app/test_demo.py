@@ -26,7 +26,7 @@ def saved_models_with_the_shipped_teacher(tmp_path):
 def test_demo_on_a_subset_distils_and_exports(tmp_path):
     saved_models = saved_models_with_the_shipped_teacher(tmp_path)
     config = demo.demo_config(str(saved_models), labels_per_class=None, epochs=3, views=2, overrides=[
-        "distill.batch_size=32", "data.train_subset=6000", "export.min_agreement=0.95",  # enough steps for BatchNorm
+        "distill.batch_size=32", "data.train_subset=3000", "export.min_agreement=0.95",  # enough steps for BatchNorm
         "qat.epochs=1", "data.test_subset=2000"])
     result = demo.run(config, run_dir=str(tmp_path / "run"), verbose=0)
 
@@ -37,8 +37,8 @@ def test_demo_on_a_subset_distils_and_exports(tmp_path):
     assert params[0] >= 50 * params[2]
     assert len(result["histories"]["distilled"]["soft_loss"]) == 3
     fidelity = result["fidelity"]
-    # 600 of the 6,000 training images are held out for validation.
-    assert (fidelity["train"]["examples"], fidelity["test"]["examples"]) == (5400, 2000)
+    # 300 of the 3,000 training images are held out for validation.
+    assert (fidelity["train"]["examples"], fidelity["test"]["examples"]) == (2700, 2000)
     assert fidelity["test"]["student_accuracy"] == pytest.approx(accuracy["student distilled"])
     assert fidelity["test"]["teacher_accuracy"] == pytest.approx(accuracy["teacher"])
     # The export's serving signature gives the student's own predictions; the TFLite files go beside it,
