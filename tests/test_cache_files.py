@@ -3,7 +3,6 @@
 import json
 import os
 import subprocess
-import sys
 import time
 
 import keras
@@ -13,6 +12,7 @@ import pytest
 import tfdistill
 from tfdistill import cache_files, offline
 from helpers import SCRIPTS
+from script_server import python_command
 
 WRITER = os.path.join(SCRIPTS, "cache_writer.py")
 
@@ -111,7 +111,7 @@ def test_two_processes_writing_the_same_cache_at_once_both_end_with_a_correct_ca
         out = tmp_path / f"writer{index}"
         out.mkdir()
         writers.append((out, subprocess.Popen(
-            [sys.executable, WRITER, str(out), str(cache_dir), str(start)],
+            python_command(WRITER, out, cache_dir, start),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )))
     time.sleep(8)  # both processes import TensorFlow and build their teacher, then wait

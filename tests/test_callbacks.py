@@ -4,11 +4,11 @@ import json
 import os
 import socket
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 from helpers import SCRIPTS
+from script_server import python_command
 
 SCRIPT = os.path.join(SCRIPTS, "distill_run.py")
 
@@ -16,7 +16,7 @@ SCRIPT = os.path.join(SCRIPTS, "distill_run.py")
 def run(out, *args, env=None, check=True):
     os.makedirs(out, exist_ok=True)
     result = subprocess.run(
-        [sys.executable, SCRIPT, str(out), *args],
+        python_command(SCRIPT, out, *args),
         capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
     )
     if check and result.returncode != 0:
@@ -108,7 +108,7 @@ def start_workers(tmp_path, *args, count=2, extra=None):
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         workers.append(
             subprocess.Popen(
-                [sys.executable, SCRIPT, str(out), "--multi-worker", *args, *(extra or {}).get(index, [])],
+                python_command(SCRIPT, out, "--multi-worker", *args, *(extra or {}).get(index, [])),
                 env={**os.environ, "TF_CONFIG": config}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )
         )

@@ -7,18 +7,18 @@ command works and what it writes.
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from helpers import REPO
+from script_server import python_command
 
 pytestmark = pytest.mark.slow
 
 
 def run_example(script, output, *args):
-    command = [sys.executable, os.path.join(REPO, "examples", script), "--output", str(output), *args]
+    command = python_command(os.path.join(REPO, "examples", script), "--output", output, *args)
     return subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=900)
 
 

@@ -1,7 +1,6 @@
 """Exports appear only complete: no half-written SavedModel version, .tflite or .keras file."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import tensorflow as tf
 from tfdistill.export import KERAS_COPY, atomic, existing_versions, export_saved_model, save_keras
 from tfdistill.export.tflite import TFLiteRunner
 from helpers import SCRIPTS
+from script_server import kill, python_command
 
 LOOP = os.path.join(SCRIPTS, "export_loop.py")
 
@@ -118,20 +118,21 @@ def temporaries(out):
 def test_exports_killed_at_random_points_leave_nothing_half_written(tmp_path):
     rng = np.random.default_rng(0)
     for _ in range(3):  # at random times: tracing, writing, converting, verifying, renaming
-        process = subprocess.Popen([sys.executable, LOOP, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(python_command(LOOP, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   process_group=0)
         assert process.stdout.readline().strip() == "ready", process.stderr.read()[-3000:]
         time.sleep(rng.uniform(0.2, 4.0))
-        process.send_signal(signal.SIGKILL)
+        kill(process)
         process.communicate()
         check_complete(tmp_path)
     # Where it matters most: each file or folder complete under its temporary name, not yet moved.
     for rename in (0, 1, 2, 3):  # SavedModel, .tflite, .keras, the next SavedModel
-        killed = subprocess.run([sys.executable, LOOP, str(tmp_path), "--kill-before-rename", str(rename)], capture_output=True)
+        killed = subprocess.run(python_command(LOOP, tmp_path, "--kill-before-rename", rename), capture_output=True)
         assert killed.returncode == -9
         assert temporaries(tmp_path), "the kill left no temporary: it did not land inside a write"
         check_complete(tmp_path)
     versions = existing_versions(str(tmp_path / "model"))
-    subprocess.run([sys.executable, LOOP, str(tmp_path), "--iterations", "1"], check=True, capture_output=True)
+    subprocess.run(python_command(LOOP, tmp_path, "--iterations", 1), check=True, capture_output=True)
     assert existing_versions(str(tmp_path / "model")) == versions + [(versions or [0])[-1] + 1]
     check_complete(tmp_path)
     assert temporaries(tmp_path) == []  # the dead processes' temporaries were cleaned up

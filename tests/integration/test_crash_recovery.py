@@ -2,9 +2,7 @@
 
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 
 import h5py
@@ -16,14 +14,15 @@ import tensorflow as tf
 from tfdistill import cache_files
 from tfdistill.export import KERAS_COPY, existing_versions
 from helpers import SCRIPTS
+from script_server import kill, python_command
 
 SCRIPT = os.path.join(SCRIPTS, "crash_run.py")
 STEPS_PER_EPOCH = 6  # 96 examples, batch 16; 4 epochs
 
 
-def run(out, *kill):
+def run(out, *point):
     result = subprocess.run(
-        [sys.executable, SCRIPT, str(out), *(["--kill", *map(str, kill)] if kill else [])],
+        python_command(SCRIPT, out, *(["--kill", *point] if point else [])),
         capture_output=True, text=True, timeout=300,
     )
     return result
@@ -98,9 +97,10 @@ def test_kills_at_random_times_end_with_the_uninterrupted_weights(tmp_path, refe
     rng = np.random.default_rng(1)
     out = tmp_path / "crashing"
     for _ in range(3):
-        process = subprocess.Popen([sys.executable, SCRIPT, str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process = subprocess.Popen(python_command(SCRIPT, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   process_group=0)
         time.sleep(rng.uniform(0.3, 1.0) * duration)  # most of a run goes to starting TensorFlow
-        process.send_signal(signal.SIGKILL)
+        kill(process)
         process.communicate()
         check_nothing_damaged(out)
     final = run(out)

@@ -4,6 +4,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -129,3 +130,51 @@ def test_a_server_never_handed_to_beam_ends_at_once_and_bad_arguments_get_their_
                             examples_per_shard=20, pipeline_options=LOCAL_PROCESSES)
     assert not [pid for pid in _children(os.getpid()) if b"beam" in _command(pid)]
     assert not os.path.exists(tmp_path / "cache")
+
+
+_PROBE = """
+import os, sys, time
+print(sys.argv[1:], os.getcwd() == sys.argv[1], os.environ.get("PROBE"), sys.path[0] == os.path.dirname(__file__), flush=True)
+action = sys.argv[2]
+if action == "exit":
+    sys.exit(3)
+if action == "raise":
+    raise ValueError("probe failed")
+if action == "kill":
+    os.kill(os.getpid(), 9)
+if action == "wait":
+    time.sleep(300)
+"""
+
+
+@pytest.mark.slow
+def test_a_server_with_its_own_run_forks_scripts_as_python_would_run_them(tmp_path):
+    """`serve(run=...)`, as the test suite's script server uses it: argv, folder, environment and exit status."""
+    import script_server
+
+    probe = tmp_path / "probe.py"
+    probe.write_text(_PROBE)
+    with script_server.ScriptServer() as server:
+        def command(*args):
+            return [sys.executable, script_server.STAND_IN, server.path, str(probe), *args]
+
+        server.used = True
+        env = {**os.environ, "PROBE": "here"}
+        done = subprocess.run(command(str(tmp_path), "ok"), cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert (done.returncode, done.stdout) == (0, f"[{str(tmp_path)!r}, 'ok'] True here True\n"), done.stderr
+        assert subprocess.run(command(str(tmp_path), "exit"), cwd=tmp_path).returncode == 3
+        assert subprocess.run(command(str(tmp_path), "kill"), cwd=tmp_path).returncode == -signal.SIGKILL
+        failed = subprocess.run(command(str(tmp_path), "raise"), cwd=tmp_path, capture_output=True, text=True)
+        assert failed.returncode == 1 and "ValueError: probe failed" in failed.stderr
+
+        waiting = subprocess.Popen(command(str(tmp_path), "wait"), cwd=tmp_path, stdout=subprocess.PIPE,
+                                   process_group=0)
+        waiting.stdout.readline()  # the script runs: its worker has joined the stand-in's group
+        worker, = _children(server.process.pid)
+        assert os.getpgid(worker) == waiting.pid
+        script_server.kill(waiting)
+        assert waiting.wait() == -signal.SIGKILL
+        deadline = time.monotonic() + 10
+        while _children(server.process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _children(server.process.pid) == []

@@ -62,6 +62,9 @@ class ForkServer:
         >>> server.close()  # doctest: +SKIP
     """
 
+    # What the server process runs, `{fd}` its listening socket: imports, then `serve(fd)`.
+    server_code = "import tfdistill_command; tfdistill_command.beam_fork_server({fd})"
+
     def __init__(self, python=None):
         self.used = False
         self.folder = tempfile.mkdtemp(prefix="tfdistill-beam-")
@@ -70,7 +73,7 @@ class ForkServer:
         try:
             listener.bind(self.path)
             listener.listen(64)  # stand-ins that connect before the server is ready wait in the backlog
-            code = f"import tfdistill_command; tfdistill_command.beam_fork_server({listener.fileno()})"
+            code = self.server_code.format(fd=listener.fileno())
             # Its stdin is the pipe to this process: when it closes (close(), or this process died), the server ends.
             self.process = subprocess.Popen([python or sys.executable, "-c", code], stdin=subprocess.PIPE,
                                             pass_fds=[listener.fileno()])
@@ -104,10 +107,19 @@ class ForkServer:
         self.close()
 
 
-def serve(listener_fd, parent_fd=0):
+def serve(listener_fd, parent_fd=0, run=None):
     """The server's loop: a worker forked per stand-in, its exit status sent back; ends when `parent_fd` closes.
 
     Run by `tfdistill_command.beam_fork_server` after its imports.
+
+    Args:
+        listener_fd: the listening Unix socket's file descriptor.
+        parent_fd: the pipe from the calling process; its end ends the server.
+        run: what a forked worker runs, given the stand-in's request (its
+            `argv`, `env`, `cwd`), once it has the stand-in's streams,
+            environment, arguments and working folder (default: Beam's SDK
+            harness). Its return exits the worker with status 0, and
+            `SystemExit` with its code.
     """
     listener = socket.socket(fileno=listener_fd)
     wake_read, wake_write = os.pipe()
@@ -140,7 +152,7 @@ def serve(listener_fd, parent_fd=0):
                     pid = os.fork()
                     if pid == 0:
                         _run_worker(request, fds, [listener, connection, selector, *workers.values()],
-                                    [wake_read, wake_write], parent_fd)
+                                    [wake_read, wake_write], parent_fd, run or _run_beam_worker)
                     for fd in fds:
                         os.close(fd)
                     workers[pid] = connection
@@ -179,12 +191,24 @@ def _read_line(connection):
     return json.loads(data)
 
 
-def _run_worker(request, stand_in_fds, sockets, fds, parent_fd):
-    """In the forked worker: the stand-in's standard streams, environment and arguments, then Beam's harness.
+def _run_beam_worker(request):
+    from tfdistill.offline.beam import worker
+
+    worker.main(sys.argv)
+
+
+def _run_worker(request, stand_in_fds, sockets, fds, parent_fd, run):
+    """In the forked worker: the stand-in's standard streams, environment, arguments and folder, then `run`.
 
     Never returns.
     """
+    code = 1
     try:
+        if request.get("pgid") == request.get("pid"):  # a stand-in that leads its process group: killing the
+            try:  # group kills its worker at the same moment
+                os.setpgid(0, request["pgid"])
+            except OSError:
+                pass  # another session's group
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         for item in sockets:  # the server's, and other stand-ins' connections: their ends must close with the server
@@ -200,16 +224,31 @@ def _run_worker(request, stand_in_fds, sockets, fds, parent_fd):
                 os.close(fd)
         os.environ.clear()
         os.environ.update(request["env"])
+        if request.get("cwd"):
+            os.chdir(request["cwd"])
         sys.argv = request["argv"]
-        from tfdistill.offline.beam import worker
-
-        worker.main(sys.argv)
+        run(request)
+        code = 0
+    except SystemExit as exit:
+        code = _exit_status(exit.code)
     except BaseException:
         traceback.print_exc()
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _exit_status(code):
+    """The status `sys.exit(code)` gives a process: 0 for `None`, the number, or 1 with the message on stderr."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
 
 
 def _reap(workers, selector):
@@ -264,7 +303,8 @@ def run_worker(path):
         return
     streams = [fd for fd in (0, 1, 2) if _is_open(fd)]
     socket.send_fds(connection, [b"\0"], streams)  # the worker gets this process's standard streams
-    request = {"env": dict(os.environ), "argv": sys.argv, "fds": streams}
+    request = {"env": dict(os.environ), "argv": sys.argv, "fds": streams, "cwd": os.getcwd(), "pid": os.getpid(),
+               "pgid": os.getpgrp()}
     connection.sendall(json.dumps(request).encode() + _NEWLINE)
     reply = _read_line(connection)
     if reply is None:
