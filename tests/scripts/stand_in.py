@@ -10,7 +10,13 @@ import sys
 
 import tfdistill_command
 
-tfdistill_command._fork_server_module().run_worker(sys.argv[1])  # returns only where the server cannot be reached
-sys.argv = sys.argv[2:]
-sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))
-runpy.run_path(sys.argv[0], run_name="__main__")
+
+def main():
+    tfdistill_command._fork_server_module().run_worker(sys.argv[1])  # returns only where the server cannot be reached
+    sys.argv = sys.argv[2:]
+    sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))
+    runpy.run_path(sys.argv[0], run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()
