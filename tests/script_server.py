@@ -1,8 +1,9 @@
 """The tests' helper scripts, forked from one process per test worker that imported TensorFlow once.
 
-About 80 test processes run a script that imports TensorFlow, Keras and
-tfdistill before it does anything: several CPU seconds each, a quarter of the
-suite's time. `python_command(script, ...)` instead gives a command whose
+Some 50 of the suite's processes run a script that imports TensorFlow, Keras
+and tfdistill before it does anything (crash recovery, atomic exports,
+backups and multi-worker runs, cache writers, the task examples): about 5
+CPU seconds each on a slow machine. `python_command(script, ...)` instead gives a command whose
 process (a stand-in that imports nothing heavy) has the script run in a
 process forked from this test worker's script server: a `ForkServer`
 (`tfdistill.offline.beam.fork_server`) whose server imported all of that
