@@ -114,7 +114,7 @@ def test_two_processes_writing_the_same_cache_at_once_both_end_with_a_correct_ca
             python_command(WRITER, out, cache_dir, start),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )))
-    time.sleep(8)  # both processes import TensorFlow and build their teacher, then wait
+    time.sleep(8)  # both processes build their teacher (new processes import TensorFlow first), then wait
     start.touch()
     for _, writer in writers:
         _, stderr = writer.communicate(timeout=240)
