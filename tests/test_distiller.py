@@ -308,6 +308,7 @@ def test_compile_defaults_are_kd_at_t1_on_the_teachers_probabilities_alone():
     assert logs["loss"] == pytest.approx(_hand_kd(t, s, 1.0).mean(), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_fit_on_a_dataset_keeps_its_order_without_keras_shuffle_warning():
     import warnings
 

@@ -246,6 +246,7 @@ def test_normalization_division_folds_into_the_next_convolution():
 
 
 # ------------------------------------------------------------ the quantized clone
+@pytest.mark.slow
 def test_clone_folds_fuses_and_places_quantizers_where_tflite_keeps_ranges():
     model = _image_model()
     quantized = quantize_model(model, _images())

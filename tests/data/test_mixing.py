@@ -82,6 +82,7 @@ def test_offline_batches_pair_each_example_with_its_label_and_logits(views, mate
     assert sorted(i for i in seen if y[i] == UNLABELED) == list(np.flatnonzero(y == UNLABELED))
 
 
+@pytest.mark.slow
 def test_materialized_and_rebuilt_views_give_the_same_mixed_batches():
     x, _ = small_images()
     y = few_labels()

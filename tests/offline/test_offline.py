@@ -33,6 +33,7 @@ def test_shuffled_examples_stay_paired_with_their_teacher_outputs(images, views)
     assert len(seen_views) == views  # every view is drawn
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])
 def test_materialized_views_give_the_very_batches_of_rebuilt_views(images, dtype):
     x, y = images
