@@ -3,14 +3,14 @@
 Some 50 of the suite's processes run a script that imports TensorFlow, Keras
 and tfdistill before it does anything (crash recovery, atomic exports,
 backups and multi-worker runs, cache writers, the task examples): about 5
-CPU seconds each on a slow machine. `python_command(script, ...)` instead gives a command whose
-process (a stand-in that imports nothing heavy) has the script run in a
-process forked from this test worker's script server: a `ForkServer`
-(`tfdistill.offline.beam.fork_server`) whose server imported all of that
-once and runs the script as `python script ...` would, with the stand-in's
-arguments, environment, folder and standard streams; the stand-in exits with
-the script's status, killed by the same signal if it was. Where the server
-cannot be reached, the stand-in runs the script itself.
+CPU seconds each on a slow machine. `python_command(script, ...)` instead
+gives a command whose process (a stand-in that imports nothing heavy) has
+the script run in a process forked from this test worker's script server: a
+`ForkServer` (`tfdistill.offline.beam.fork_server`) whose server imported
+all of that once and runs the script as `python script ...` would, with the
+stand-in's arguments, environment, folder and standard streams; the stand-in
+exits with the script's status, killed by the same signal if it was. Where
+the server cannot be reached, the stand-in runs the script itself.
 
 Start a process that a test kills from outside with `process_group=0` and
 kill it with `kill(process)`: the forked script joins its stand-in's group
@@ -37,7 +37,8 @@ SWITCH = "TFDISTILL_TEST_FORK_SERVER"
 class ScriptServer(fork_server.ForkServer):
     """A `ForkServer` whose workers run test scripts (`serve_scripts`)."""
 
-    server_code = f"import sys; sys.path.insert(0, {TESTS_DIR!r}); import script_server; script_server.serve_scripts({{fd}})"
+    server_code = (f"import sys; sys.path.insert(0, {TESTS_DIR!r}); "
+                   "import script_server; script_server.serve_scripts({fd})")
 
 
 _server = None

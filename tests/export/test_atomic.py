@@ -118,8 +118,8 @@ def temporaries(out):
 def test_exports_killed_at_random_points_leave_nothing_half_written(tmp_path):
     rng = np.random.default_rng(0)
     for _ in range(3):  # at random times: tracing, writing, converting, verifying, renaming
-        process = subprocess.Popen(python_command(LOOP, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   process_group=0)
+        process = subprocess.Popen(python_command(LOOP, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, process_group=0)
         assert process.stdout.readline().strip() == "ready", process.stderr.read()[-3000:]
         time.sleep(rng.uniform(0.2, 4.0))
         kill(process)

@@ -134,7 +134,8 @@ def test_a_server_never_handed_to_beam_ends_at_once_and_bad_arguments_get_their_
 
 _PROBE = """
 import os, sys, time
-print(sys.argv[1:], os.getcwd() == sys.argv[1], os.environ.get("PROBE"), sys.path[0] == os.path.dirname(__file__), flush=True)
+print(sys.argv[1:], os.getcwd() == sys.argv[1], os.environ.get("PROBE"), sys.path[0] == os.path.dirname(__file__),
+      flush=True)
 action = sys.argv[2]
 if action == "exit":
     sys.exit(3)
