@@ -6,8 +6,9 @@ espeak-ng's voices and should not be expected to match one trained on real
 speech (e.g. Speech Commands). What it offers is a keyword-spotting task
 that is built here, with no download, deterministic from a seed (the
 labels, voices and every random choice exactly; the sound as exactly as
-espeak-ng and sox give it: once, in a test, one clip differed by 0.024 at
-most), and with a test split of held-out voices.
+espeak-ng and sox give it: twice, in the test suite, one clip of a second
+synthesis differed by 0.024 at most), and with a test split of held-out
+voices.
 """
 
 import concurrent.futures
