@@ -43,8 +43,8 @@ def test_same_seed_same_arrays_and_noise_at_the_drawn_snr(tiny):
     # The clips came out bit for bit the same in thousands of syntheses run by hand, alone and under load; in
     # the full suite, twice (here, then in the cache test below), one clip of a second synthesis was 0.024 at
     # most from the first (its gain 1.00007 apart, as if espeak-ng or sox had returned a slightly different
-    # sound). That cause was not found, so the
-    # clips must agree to 0.05 here; another seed's differ by far more (other words, voices and offsets).
+    # sound). That cause was not found, so the clips must agree to 0.05 here; another seed's differ by far
+    # more (other words, voices and offsets).
     for name in ("x_train", "x_test"):
         np.testing.assert_allclose(getattr(again, name), getattr(tiny, name), rtol=0, atol=0.05)
     other_seed = speech_corpus.synthesize_keywords(**{**TINY, "seed": 1})
