@@ -13,6 +13,11 @@ needs_tools = pytest.mark.skipif(
     not (shutil.which("espeak-ng") and shutil.which("sox")), reason="needs `apt-get install espeak-ng sox`"
 )
 TINY = {"words": ("yes", "no"), "clips_per_word": 4, "seed": 0}
+# How close two syntheses of the same seed's clips must be. They came out bit for bit the same in thousands of
+# syntheses run by hand, alone and under load; in the full suite, twice, one clip of a second synthesis was 0.024 at
+# most from the first (its gain 1.00007 apart, as if espeak-ng or sox had returned a slightly different sound). That
+# cause was not found; another seed's clips differ by far more (other words, voices and offsets).
+SAME_SEED_ATOL = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +45,8 @@ def test_same_seed_same_arrays_and_noise_at_the_drawn_snr(tiny):
     again = speech_corpus.synthesize_keywords(**TINY)
     for name in ("y_train", "y_test", "voices_train", "voices_test"):
         np.testing.assert_array_equal(getattr(again, name), getattr(tiny, name))
-    # The clips came out bit for bit the same in thousands of syntheses run by hand, alone and under load; in
-    # the full suite, twice (here, then in the cache test below), one clip of a second synthesis was 0.024 at
-    # most from the first (its gain 1.00007 apart, as if espeak-ng or sox had returned a slightly different
-    # sound). That cause was not found, so the clips must agree to 0.05 here; another seed's differ by far
-    # more (other words, voices and offsets).
     for name in ("x_train", "x_test"):
-        np.testing.assert_allclose(getattr(again, name), getattr(tiny, name), rtol=0, atol=0.05)
+        np.testing.assert_allclose(getattr(again, name), getattr(tiny, name), rtol=0, atol=SAME_SEED_ATOL)
     other_seed = speech_corpus.synthesize_keywords(**{**TINY, "seed": 1})
     assert np.abs(other_seed.x_train - tiny.x_train).max() > 0.5
     clean = speech_corpus.synthesize_keywords(**TINY, noise=False)
@@ -84,8 +84,8 @@ def test_cache_is_reused_and_never_overwrites(tmp_path, tiny, monkeypatch):
     second = speech_corpus.synthesize_keywords(**TINY, cache_dir=str(tmp_path / "a"))
     for field in ("x_train", "y_train", "x_test", "y_test", "voices_train", "voices_test"):
         np.testing.assert_array_equal(getattr(second, field), getattr(first, field))  # The cache's own bytes.
-        if field.startswith("x_"):  # Another synthesis: to 0.05, as in the same-seed test above.
-            np.testing.assert_allclose(getattr(second, field), getattr(tiny, field), rtol=0, atol=0.05)
+        if field.startswith("x_"):  # Another synthesis.
+            np.testing.assert_allclose(getattr(second, field), getattr(tiny, field), rtol=0, atol=SAME_SEED_ATOL)
         else:
             np.testing.assert_array_equal(getattr(second, field), getattr(tiny, field))
     assert second.class_names == ("yes", "no")
